@@ -1,0 +1,225 @@
+"""`python -m training` / `avatars-train`: train, evaluate, sample, export, presets.
+
+Thin: parse arguments, build the typed config, call the library, turn known errors into one line
+on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from training.config import PRESETS, ConfigError, parse_assignments, resolve_config
+
+logger = logging.getLogger("training")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a generator (also under torchrun for DDP)",
+        description="Train a GAN. Settings: preset, then --config file (TOML/YAML), then --set key=value. "
+        "Example: python -m training train --preset sngan-64 --data ../shared/data/anime-faces-64.zip",
+    )
+    p.add_argument("--preset", choices=sorted(PRESETS), help="starting recipe (default: sngan-64)")
+    p.add_argument("--config", type=Path, help="TOML or YAML file of settings")
+    p.add_argument("--data", help="folder, .zip or .tar of images (same as --set data=...)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any setting, e.g. --set g_channels=32 --set max_minutes=120",
+    )
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its snapshot")
+    p.add_argument("--dry-run", action="store_true", help="two steps on generated fake images (smoke test)")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="face rate, FID/KID and comparison pictures of a checkpoint")
+    p.add_argument("weights", type=Path, help="a .safetensors checkpoint")
+    p.add_argument("--data", type=Path, help="real images to compare with (folder, .zip, .tar)")
+    p.add_argument("--out", type=Path, help="folder for metrics.json and the pictures")
+    p.add_argument("--samples", type=int, default=1000, help="generated (and real) images to score")
+    p.add_argument("--cascade", help="lbpcascade_animeface.xml (or $AVATARS_CASCADE)")
+    p.add_argument("--fid", action="store_true", help="also compute FID and KID (needs Inception weights)")
+    p.add_argument("--inception-weights", help="torch-fidelity's Inception file (or $AVATARS_INCEPTION_WEIGHTS)")
+    p.add_argument("--allow-download", action="store_true", help="let torch-fidelity download the Inception weights")
+    p.add_argument("--device", default="cpu")
+
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sample", help="a grid of seeds or an interpolation strip from a checkpoint")
+    p.add_argument("weights", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    p.add_argument("--n", type=int, default=64, help="number of seeds in the grid")
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--truncation", type=float, default=1.0)
+    p.add_argument("--interpolate", type=int, nargs=2, metavar=("START", "END"), help="walk from seed to seed")
+    p.add_argument("--steps", type=int, default=10)
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="publish a run's generator into weights/ with a model card")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--out", type=Path, default=Path("weights/generator.safetensors"))
+    p.add_argument("--fp32", action="store_true", help="store float32 instead of float16")
+    p.add_argument("--notes", default="", help="text for the model card")
+    p.add_argument("--evaluate", action="store_true", help="score the export and put the metrics on its card")
+    p.add_argument("--data", type=Path, help="real images for --evaluate (default: the run's data)")
+    p.add_argument("--samples", type=int, default=1000)
+    p.add_argument("--cascade", help="lbpcascade_animeface.xml for --evaluate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_sample(sub)
+    _add_export(sub)
+    sub.add_parser("presets", help="print the presets and their settings")
+    return parser
+
+
+def _fake_images(folder: Path, count: int, resolution: int) -> None:
+    """Blobs of colour on noise: enough for a dry run to exercise every code path."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        image = rng.integers(0, 255, (resolution, resolution, 3), dtype=np.uint8)
+        y, x = rng.integers(0, resolution // 2, 2)
+        image[y : y + resolution // 2, x : x + resolution // 2] = rng.integers(0, 255, 3)
+        Image.fromarray(image).save(folder / f"fake-{i:03d}.png")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from training.loop import resume_config, train
+
+    overrides = parse_assignments(args.overrides)
+    if args.data:
+        overrides["data"] = args.data
+    if args.resume:
+        if args.preset or args.config:
+            raise ConfigError("--resume takes the run's own config; change it with --set only")
+        train(resume_config(args.resume, overrides), resume=args.resume)
+        return
+    config = resolve_config(args.preset, args.config, overrides)
+    if not args.dry_run:
+        train(config)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        fake = Path(tmp) / "images"
+        fake.mkdir()
+        _fake_images(fake, 2 * config.batch_size, config.resolution)
+        dry = resolve_config(
+            config.preset,
+            None,
+            overrides
+            | {
+                "data": str(fake),
+                "max_steps": 2,
+                "epochs": 1,
+                "eval_every": 0,
+                "out_dir": str(Path(tmp) / "runs"),
+                "run_name": "dry-run",
+            },
+        )
+        run_dir = train(dry)
+        logger.info("dry run finished: %s", sorted(p.name for p in run_dir.iterdir()))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from training.evaluate import evaluate
+
+    results = evaluate(
+        args.weights,
+        args.data,
+        args.out,
+        args.samples,
+        args.cascade,
+        args.inception_weights,
+        args.allow_download,
+        args.fid,
+        args.device,
+    )
+    print(json.dumps(results, indent=2))  # the command's output, for people and scripts
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from gan.checkpoint import load_generator
+    from gan.imaging import tile_grid, to_hwc
+    from gan.latents import interpolate, seed_latent
+    from training.sampling import generate, generate_seeds
+    from training.visualize import save_png
+
+    generator, info = load_generator(args.weights)
+    dim = info.config.latent_dim
+    if args.interpolate:
+        start, end = (seed_latent(s, dim) * args.truncation for s in args.interpolate)
+        images = generate(generator, interpolate(start, end, args.steps))
+        save_png(tile_grid(to_hwc(images), columns=args.steps), args.out)
+    else:
+        seeds = range(args.seed, args.seed + args.n)
+        save_png(tile_grid(to_hwc(generate_seeds(generator, seeds, dim, args.truncation))), args.out)
+    logger.info("wrote %s", args.out)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    import torch
+
+    from gan.checkpoint import update_card
+    from training.export import export_run
+
+    info = export_run(args.run_dir, args.out, dtype=torch.float32 if args.fp32 else torch.float16, notes=args.notes)
+    if args.evaluate:  # score the file as shipped (fp16 included), then put the numbers on its card
+        from training.config import load_run_config
+        from training.evaluate import evaluate
+
+        data = args.data or Path(load_run_config(args.run_dir / "config.json").data)
+        metrics = evaluate(args.out, data, samples=args.samples, cascade=args.cascade)
+        info = update_card(
+            args.out, metrics={k: v for k, v in metrics.items() if k not in ("weights", "model_version")}
+        )
+    print(json.dumps(info.as_dict(), indent=2))
+
+
+def cmd_presets(_: argparse.Namespace) -> None:
+    print(json.dumps(PRESETS, indent=2))
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "sample": cmd_sample,
+    "export": cmd_export,
+    "presets": cmd_presets,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from gan.checkpoint import CheckpointError
+    from training.data import DatasetError
+    from training.metrics.face_detection import MetricUnavailable
+    from training.snapshot import SnapshotError
+
+    try:
+        COMMANDS[args.command](args)
+    except (ConfigError, DatasetError, SnapshotError, CheckpointError, MetricUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,65 @@
+"""Process-group setup for `torchrun` (DistributedDataParallel); a plain run is a world of one."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from training.config import ConfigError
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def pick_device(preference: str, local_rank: int = 0) -> torch.device:
+    if preference == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    if preference.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={preference!r} but CUDA is not available on this machine")
+        return torch.device(preference if ":" in preference else f"cuda:{local_rank}")
+    if preference == "cpu":
+        return torch.device("cpu")
+    raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {preference!r}")
+
+
+def init_world(device_preference: str) -> tuple[World, torch.device]:
+    """Join the process group torchrun describes in the environment (nccl on CUDA, gloo on CPU)."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size == 1:
+        return World(), pick_device(device_preference)
+    world = World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+    device = pick_device(device_preference, world.local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return world, device
+
+
+def any_rank(flag: bool, world: World, device: torch.device) -> bool:
+    """True on every rank if it is true on one, so all ranks stop at the same step."""
+    if not world.distributed:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def close_world(world: World) -> None:
+    if world.distributed and dist.is_initialized():
+        dist.destroy_process_group()

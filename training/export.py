@@ -1,0 +1,111 @@
+"""Publish a run: its EMA generator (else G) into the service's checkpoint format, with a model card."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan.checkpoint import CheckpointInfo, save_generator
+from gan.networks import Generator, add_spectral_norm, bake_parametrizations
+from training.config import TrainConfig, apply_overrides
+from training.ema import recalibrate_batchnorm
+from training.snapshot import SNAPSHOT_NAME, load_snapshot
+
+logger = logging.getLogger(__name__)
+
+# the settings that make up "the recipe" on a model card
+RECIPE_KEYS = (
+    "preset",
+    "resolution",
+    "latent_dim",
+    "g_channels",
+    "d_channels",
+    "g_norm",
+    "d_norm",
+    "g_spectral_norm",
+    "d_spectral_norm",
+    "d_dropout",
+    "loss",
+    "real_label",
+    "fake_label",
+    "r1_gamma",
+    "augment",
+    "batch_size",
+    "lr_g",
+    "lr_d",
+    "beta1",
+    "beta2",
+    "d_every",
+    "lr_decay_start",
+    "lr_decay_gamma",
+    "ema_decay",
+    "seed",
+)
+
+
+def published_generator(state: dict[str, Any], config: TrainConfig) -> Generator:
+    """The snapshot's EMA generator (or G), spectral norm baked in, BN statistics recalibrated."""
+    generator = Generator(config.generator_config())
+    if config.g_spectral_norm:
+        add_spectral_norm(generator)
+    generator.load_state_dict(state["g_ema"] or state["g"])
+    bake_parametrizations(generator)
+    return recalibrate_batchnorm(generator, config.latent_dim)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _last_metrics(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return {}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rows[-1] if rows else {}
+
+
+def model_card(
+    run_dir: Path, state: dict[str, Any], config: TrainConfig, metrics: dict[str, Any] | None, notes: str
+) -> dict[str, Any]:
+    data = _read_json(run_dir / "data.json")
+    environment = _read_json(run_dir / "environment.json")
+    wall = float(state.get("elapsed_s", 0.0))
+    accelerators = environment.get("accelerators", 0)
+    return {
+        "name": config.run_name or run_dir.name,
+        "recipe": {key: getattr(config, key) for key in RECIPE_KEYS},
+        "data": {**data, "source": Path(data.get("source", config.data)).name},
+        "training": {
+            "run": run_dir.name,
+            "steps": state["step"],
+            "epochs": round(state["step"] / max(1, data.get("images", 1) // config.batch_size), 2),
+            "images_seen": state["step"] * config.batch_size,
+            "wall_time_s": round(wall),
+            "gpu_time_s": round(wall * accelerators) if accelerators else 0,
+            **environment,
+        },
+        "metrics": metrics if metrics is not None else _last_metrics(run_dir),
+        "notes": " ".join(n for n in (config.notes, notes) if n),
+        "data_license": "trained on third-party anime face crops for research and education",
+    }
+
+
+def export_run(
+    run_dir: Path,
+    out: Path,
+    *,
+    dtype: torch.dtype = torch.float16,
+    metrics: dict[str, Any] | None = None,
+    notes: str = "",
+) -> CheckpointInfo:
+    state = load_snapshot(run_dir / SNAPSHOT_NAME)
+    config = TrainConfig(**apply_overrides({}, state["config"], str(run_dir / SNAPSHOT_NAME)))
+    generator = published_generator(state, config)
+    info = save_generator(generator, out, model_card(run_dir, state, config, metrics, notes), dtype=dtype)
+    logger.info("exported %s (model version %s) from %s at step %d", out, info.model_version, run_dir, state["step"])
+    return info

@@ -1,0 +1,1 @@
+"""Sample-quality metrics: one module per metric."""

@@ -1,0 +1,29 @@
+"""Drawing images from a generator by seed, in batches, for grids and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from gan.imaging import to_uint8
+from gan.latents import seeds_latents, truncate
+
+GRID_SEEDS_START = 0  # fixed-noise grids show seeds 0..63: the service's /grid?seed=0 of the same model
+EVAL_SEEDS_START = 1_000_000  # metric samples, disjoint from the grid seeds
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, latents: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """uint8 N x 3 x R x R on the CPU; the generator must already be in eval mode."""
+    device = next(generator.parameters()).device
+    out = [to_uint8(generator(chunk.to(device))).cpu() for chunk in latents.split(batch_size)]
+    return torch.cat(out)
+
+
+def generate_seeds(
+    generator: nn.Module, seeds: Sequence[int], latent_dim: int, psi: float = 1.0, batch_size: int = 256
+) -> torch.Tensor:
+    """The images the service would draw for these seeds (same latent mapping)."""
+    return generate(generator, truncate(seeds_latents(seeds, latent_dim), psi), batch_size)

@@ -1,0 +1,3 @@
+"""The avatar service: FastAPI over a micro-batched GAN generator. Entry point: `python -m app`."""
+
+__version__ = "1.0.0"

@@ -1,0 +1,41 @@
+"""`python -m app`: load the checkpoint (refusing to start with one clear line if it is bad), then serve."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from app.config import Settings
+from app.inference import AvatarModel, DeviceError
+from app.main import create_app
+from gan.checkpoint import CheckpointError
+
+
+def main() -> int:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print(f"error: invalid setting AVATARS_{str(first['loc'][0]).upper()}: {first['msg']}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        model = AvatarModel.load(settings.weights_path, settings.device, settings.dtype, settings.torch_threads)
+    except (CheckpointError, DeviceError) as exc:
+        print(f"error: cannot start: {exc}", file=sys.stderr)
+        return 1
+    uvicorn.run(
+        create_app(settings, model),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""The micro-batching queue: every generator call in the service goes through here.
+
+Requests submit latents (a "job" of n rows). One worker collects rows from the head of the queue
+until `max_batch_size` rows are pending or `max_wait_s` has passed since the oldest of them arrived,
+runs one forward pass in a dedicated thread, and hands every job its rows; a job of many rows may
+span several batches and several small jobs share one. The queue is bounded in rows, so memory is
+bounded and overload is refused at once (`QueueFull`, the HTTP layer's 503). Jobs that were
+cancelled (client gone) or waited past their deadline are dropped before they reach the generator.
+A failing batch fails only its own jobs, after retrying in halves when the error is out-of-memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+RenderFn = Callable[[torch.Tensor], np.ndarray]
+
+
+class QueueFull(Exception):
+    """Too many images are waiting; retry after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"generator queue is full; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class QueueClosed(Exception):
+    """The service is shutting down and takes no new work."""
+
+
+class JobExpired(Exception):
+    """A job waited longer than its deadline before the generator reached it."""
+
+
+class BatchFailed(Exception):
+    """The forward pass that held this job's rows failed."""
+
+
+@dataclass(eq=False)
+class Job:
+    """One request's latents and where its images accumulate."""
+
+    latents: torch.Tensor  # (n, latent_dim) float32, CPU
+    future: asyncio.Future[np.ndarray]
+    enqueued_at: float
+    deadline: float
+    dispatched: int = 0  # rows already handed to a batch
+    delivered: int = 0  # rows whose images came back
+    output: np.ndarray | None = None
+    cancelled: bool = False
+
+    @property
+    def size(self) -> int:
+        return self.latents.shape[0]
+
+    @property
+    def undispatched(self) -> int:
+        return self.size - self.dispatched
+
+    def deliver(self, start: int, images: np.ndarray) -> None:
+        if self.future.done():
+            return
+        if self.output is None:
+            self.output = np.empty((self.size, *images.shape[1:]), dtype=images.dtype)
+        self.output[start : start + len(images)] = images
+        self.delivered += len(images)
+        if self.delivered == self.size:
+            self.future.set_result(self.output)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Rows [start, stop) of a job, as placed in one batch."""
+
+    job: Job
+    start: int
+    stop: int
+
+
+def take_batch(pending: deque[Job], max_rows: int, now: float) -> tuple[list[Slice], list[Job]]:
+    """Pop up to `max_rows` rows from the head of `pending`; pure apart from mutating the queue.
+
+    Cancelled jobs are dropped without a trace; jobs past their deadline are removed and returned
+    as expired (the caller fails them). A job larger than the room left is split: its first rows go
+    into this batch and it stays at the head for the next one.
+    """
+    batch: list[Slice] = []
+    expired: list[Job] = []
+    room = max_rows
+    while pending and room:
+        job = pending[0]
+        if job.cancelled:
+            pending.popleft()
+            continue
+        if now > job.deadline and job.dispatched == 0:
+            expired.append(pending.popleft())
+            continue
+        take = min(room, job.undispatched)
+        batch.append(Slice(job, job.dispatched, job.dispatched + take))
+        job.dispatched += take
+        room -= take
+        if job.undispatched == 0:
+            pending.popleft()
+    return batch, expired
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+@dataclass
+class BatchStats:
+    """Counters the metrics endpoint and the tests read."""
+
+    batches: int = 0
+    rows: int = 0
+    failed_batches: int = 0
+    oom_splits: int = 0
+    expired_jobs: int = 0
+    dropped_rows: int = 0  # rows of cancelled jobs that never reached the generator
+    batch_sizes: list[int] = field(default_factory=list)  # the most recent ones, for tests and logs
+
+
+class BatchQueue:
+    """Bounded async queue of latent rows in front of one generator; see the module docstring."""
+
+    def __init__(
+        self,
+        render: RenderFn,
+        *,
+        max_batch_size: int,
+        max_wait_s: float,
+        max_pending_rows: int,
+        timeout_s: float,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self._render = render
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_s
+        self.max_pending_rows = max_pending_rows
+        self.timeout_s = timeout_s
+        self._on_batch = on_batch
+        self._pending: deque[Job] = deque()
+        self._pending_rows = 0  # undispatched rows of live jobs: the bounded quantity
+        self._arrived = asyncio.Event()
+        self._closing = False
+        self._worker: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generator")
+        self._rows_per_s = 0.0  # smoothed throughput, for Retry-After
+        self.stats = BatchStats()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._worker = asyncio.create_task(self._run(), name="batch-worker")
+
+    async def close(self, timeout_s: float = 30.0) -> None:
+        """Stop taking work, finish what is queued (up to `timeout_s`), then stop the worker."""
+        self._closing = True
+        self._arrived.set()
+        if self._worker is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._worker), timeout_s)
+            except TimeoutError:
+                logger.warning("shutdown: %d queued images abandoned after %.0f s", self._pending_rows, timeout_s)
+                self._worker.cancel()
+                for job in self._pending:
+                    job.fail(QueueClosed("service shut down before this request was served"))
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def pending_rows(self) -> int:
+        return self._pending_rows
+
+    @property
+    def accepting(self) -> bool:
+        return not self._closing
+
+    # -- submitting ------------------------------------------------------------------------
+    def submit(self, latents: torch.Tensor) -> Job:
+        """Queue a job or refuse it at once; never blocks."""
+        if self._closing:
+            raise QueueClosed("service is shutting down")
+        n = latents.shape[0]
+        if self._pending_rows + n > self.max_pending_rows:
+            raise QueueFull(self.retry_after(n))
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        job = Job(latents, loop.create_future(), enqueued_at=now, deadline=now + self.timeout_s)
+        self._pending.append(job)
+        self._pending_rows += n
+        self._arrived.set()
+        return job
+
+    def cancel(self, job: Job) -> None:
+        """Drop a job's undispatched rows because its client left or gave up."""
+        if job.cancelled or job.future.done():
+            return
+        self.stats.dropped_rows += job.undispatched
+        self._discard(job)
+        job.future.cancel()
+
+    def _discard(self, job: Job) -> None:
+        """Take a job's remaining rows out of the queue's count; `take_batch` skips it from now on."""
+        if not job.cancelled:
+            job.cancelled = True
+            self._pending_rows -= job.undispatched
+
+    async def generate(self, latents: torch.Tensor) -> np.ndarray:
+        """Images for `latents`, (n, R, R, 3) uint8; raises QueueFull, QueueClosed, JobExpired or BatchFailed."""
+        job = self.submit(latents)
+        try:
+            return await asyncio.wait_for(asyncio.shield(job.future), self.timeout_s)
+        except TimeoutError:
+            self.cancel(job)
+            raise JobExpired(f"no result within {self.timeout_s:.0f} s") from None
+        except asyncio.CancelledError:
+            self.cancel(job)
+            raise
+
+    def retry_after(self, extra_rows: int = 0) -> int:
+        """Seconds until the backlog plus `extra_rows` should have drained, at the measured rate."""
+        rate = self._rows_per_s or float(self.max_batch_size)
+        return max(1, min(60, math.ceil((self._pending_rows + extra_rows) / rate)))
+
+    # -- the worker ------------------------------------------------------------------------
+    async def _next_batch(self) -> list[Slice] | None:
+        """Wait for rows, then for the batch to fill or the oldest row's wait to run out."""
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return None
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            deadline = self._pending[0].enqueued_at + self.max_wait_s
+            while self._pending_rows < self.max_batch_size and not self._closing:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
+                except TimeoutError:
+                    break
+            slices, expired = take_batch(self._pending, self.max_batch_size, loop.time())
+            self._pending_rows -= sum(s.stop - s.start for s in slices)
+            for job in expired:
+                self._pending_rows -= job.undispatched
+                self.stats.expired_jobs += 1
+                job.fail(JobExpired(f"waited over {self.timeout_s:.0f} s for the generator"))
+            if slices:
+                return slices
+
+    def _forward(self, latents: torch.Tensor) -> np.ndarray:
+        """One forward pass; on out-of-memory, retry the two halves (recursively) before giving up."""
+        try:
+            images = self._render(latents)
+        except Exception as exc:
+            if not is_out_of_memory(exc) or latents.shape[0] == 1:
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            self.stats.oom_splits += 1
+            half = latents.shape[0] // 2
+            logger.warning(
+                "out of memory at batch %d; retrying as %d + %d", latents.shape[0], half, latents.shape[0] - half
+            )
+            return np.concatenate([self._forward(latents[:half]), self._forward(latents[half:])])
+        if len(images) != latents.shape[0]:
+            raise RuntimeError(f"generator returned {len(images)} images for {latents.shape[0]} latents")
+        return images
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            slices = await self._next_batch()
+            if slices is None:
+                return
+            latents = torch.cat([s.job.latents[s.start : s.stop] for s in slices])
+            started = time.perf_counter()
+            try:
+                images = await loop.run_in_executor(self._executor, self._forward, latents)
+            except Exception as exc:
+                self.stats.failed_batches += 1
+                logger.exception("batch of %d images failed; failing its %d requests", len(latents), len(slices))
+                error = BatchFailed(f"generator failed: {type(exc).__name__}: {exc}")
+                for s in slices:
+                    self._discard(s.job)  # rows of it still queued would only fail again
+                    s.job.fail(error)
+                continue
+            seconds = time.perf_counter() - started
+            self._record(len(latents), seconds)
+            offset = 0
+            for s in slices:
+                n = s.stop - s.start
+                s.job.deliver(s.start, images[offset : offset + n])
+                offset += n
+
+    def _record(self, rows: int, seconds: float) -> None:
+        self.stats.batches += 1
+        self.stats.rows += rows
+        self.stats.batch_sizes = [*self.stats.batch_sizes[-255:], rows]
+        rate = rows / max(seconds, 1e-6)
+        self._rows_per_s = rate if not self._rows_per_s else 0.8 * self._rows_per_s + 0.2 * rate
+        if self._on_batch is not None:
+            self._on_batch(rows, seconds)

@@ -1,0 +1,85 @@
+"""All service settings, read once from the environment (prefix AVATARS_) or a .env file."""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "generator.safetensors"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; `AVATARS_<NAME>` sets `<name>` (e.g. AVATARS_MAX_BATCH_SIZE=32)."""
+
+    model_config = SettingsConfigDict(env_prefix="AVATARS_", env_file=".env", extra="ignore")
+
+    # model
+    weights_path: Path = Field(DEFAULT_WEIGHTS, description="generator checkpoint (.safetensors)")
+    device: str = Field("auto", description="auto (CUDA when available), cpu, cuda or cuda:N")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        "auto", description="auto: float16 on CUDA, float32 on the CPU (the only CPU choice)"
+    )
+    torch_threads: int = Field(0, ge=0, description="intra-op CPU threads for torch (0: torch's default)")
+    warmup: bool = Field(True, description="run a full batch before reporting ready")
+
+    # batching engine
+    max_batch_size: int = Field(64, ge=1, le=4096, description="images per forward pass")
+    max_wait_ms: float = Field(4.0, ge=0, le=1000, description="how long a batch waits to fill")
+    queue_max_images: int = Field(2048, ge=1, description="images waiting at most; beyond this: 503")
+    request_timeout_s: float = Field(30.0, gt=0, description="longest a request waits for the generator")
+    encode_workers: int = Field(0, ge=0, description="threads encoding PNG/GIF (0: one per CPU)")
+    png_compress_level: int = Field(6, ge=0, le=9, description="zlib level of PNG responses")
+
+    # request limits
+    max_avatars_per_request: int = Field(64, ge=1, le=1024, description="items in one POST /avatars")
+    max_grid: int = Field(256, ge=1, le=1024, description="largest n of GET /grid")
+    max_interpolation_steps: int = Field(64, ge=2, le=256, description="largest steps of /interpolate")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="larger request bodies get 413")
+
+    # HTTP
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated origins allowed by CORS (empty: none)"
+    )
+    cache_max_age_s: int = Field(86_400, ge=0, description="Cache-Control max-age of unpinned image URLs")
+    host: str = Field("127.0.0.1", description="bind address of `python -m app`")
+    port: int = Field(8000, ge=1, le=65535)
+    shutdown_timeout_s: float = Field(30.0, gt=0, description="graceful-shutdown budget for queued work")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+            raise ValueError("device must be auto, cpu, cuda or cuda:N")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _queue_fits_largest_request(self) -> Settings:
+        largest = max(self.max_avatars_per_request, self.max_grid, self.max_interpolation_steps)
+        if self.queue_max_images < largest:
+            raise ValueError(
+                f"queue_max_images ({self.queue_max_images}) must hold the largest request ({largest} images)"
+            )
+        return self
+
+    @property
+    def encode_threads(self) -> int:
+        return self.encode_workers or (os.cpu_count() or 1)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,61 @@
+"""Pure image encoders: uint8 arrays in, PNG/GIF bytes out. Run in a thread pool, off the event loop
+(Pillow releases the GIL while it resizes and compresses, so threads do run in parallel)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from gan.imaging import tile_grid
+
+GRID_PADDING = 2
+
+
+def _upscale(image: np.ndarray, size: int) -> Image.Image:
+    """Lanczos for enlargement: sharp edges without the blockiness of nearest-neighbour."""
+    pil = Image.fromarray(image)
+    if pil.width != size:
+        pil = pil.resize((size, size), Image.Resampling.LANCZOS)
+    return pil
+
+
+def _png(image: Image.Image, level: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=level)
+    return buffer.getvalue()
+
+
+def encode_png(image: np.ndarray, size: int, level: int = 6) -> bytes:
+    """One H x W x 3 avatar as a size x size PNG."""
+    return _png(_upscale(image, size), level)
+
+
+def _tiles(images: np.ndarray, size: int) -> np.ndarray:
+    if images.shape[1] == size:
+        return images
+    return np.stack([np.asarray(_upscale(image, size)) for image in images])
+
+
+def encode_grid(images: np.ndarray, size: int, columns: int | None, level: int = 6) -> bytes:
+    """N avatars, each size x size, row-major in `columns` columns with a thin dark border."""
+    return _png(Image.fromarray(tile_grid(_tiles(images, size), columns, padding=GRID_PADDING)), level)
+
+
+def encode_strip(images: np.ndarray, size: int, level: int = 6) -> bytes:
+    """Frames side by side without gaps: frame i is the box [i*size, (i+1)*size) x [0, size)."""
+    return _png(Image.fromarray(tile_grid(_tiles(images, size), columns=len(images), padding=0)), level)
+
+
+def encode_gif(images: np.ndarray, size: int, frame_ms: int, boomerang: bool = True) -> bytes:
+    """Animated GIF, looping forever; `boomerang` plays back to the start so the loop has no jump."""
+    frames = [_upscale(image, size) for image in images]
+    if boomerang and len(frames) > 2:
+        frames += frames[-2:0:-1]
+    palette_frames = [f.quantize(colors=256, method=Image.Quantize.MEDIANCUT) for f in frames]
+    buffer = io.BytesIO()
+    palette_frames[0].save(
+        buffer, format="GIF", save_all=True, append_images=palette_frames[1:], duration=frame_ms, loop=0
+    )
+    return buffer.getvalue()

@@ -1,0 +1,76 @@
+"""Exception -> HTTP response mapping: clear 4xx for bad input, 503 + Retry-After for overload."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from app.batching import BatchFailed, JobExpired, QueueClosed, QueueFull
+from app.metrics import ServiceMetrics
+from app.service import ClientDisconnected
+
+logger = logging.getLogger(__name__)
+
+
+def invalid(loc: Sequence[str | int], msg: str, type_: str = "value_error") -> RequestValidationError:
+    """A 422 raised by a route, in the same shape as pydantic's own errors."""
+    return RequestValidationError([{"loc": tuple(loc), "msg": msg, "type": type_}])
+
+
+def _clean(error: dict[str, Any]) -> dict[str, Any]:
+    # drop `input` (it can echo a whole latent list back) and `url`/`ctx` noise
+    return {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+
+
+def _one_line(error: dict[str, Any]) -> str:
+    loc = ".".join(str(part) for part in error["loc"])
+    return f"{loc}: {error['msg']}" if loc else error["msg"]
+
+
+def install_error_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
+    def rejected(reason: str) -> None:
+        metrics.rejected.labels(reason).inc()
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        rejected("invalid")
+        errors = [_clean(e) for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": errors, "message": _one_line(errors[0])})
+
+    @app.exception_handler(QueueFull)
+    async def on_full(_: Request, exc: QueueFull) -> JSONResponse:
+        rejected("queue_full")
+        return JSONResponse(
+            status_code=503, content={"detail": str(exc)}, headers={"Retry-After": str(exc.retry_after)}
+        )
+
+    @app.exception_handler(QueueClosed)
+    async def on_closed(_: Request, exc: QueueClosed) -> JSONResponse:
+        rejected("shutting_down")
+        return JSONResponse(status_code=503, content={"detail": str(exc)}, headers={"Retry-After": "5"})
+
+    @app.exception_handler(JobExpired)
+    async def on_expired(request: Request, exc: JobExpired) -> JSONResponse:
+        rejected("timeout")
+        retry = request.app.state.service.queue.retry_after()
+        return JSONResponse(
+            status_code=503,
+            content={"detail": f"timed out waiting for the generator: {exc}"},
+            headers={"Retry-After": str(retry)},
+        )
+
+    @app.exception_handler(BatchFailed)
+    async def on_failed(_: Request, exc: BatchFailed) -> JSONResponse:
+        rejected("generator_error")
+        metrics.batch_failures.inc()
+        return JSONResponse(status_code=500, content={"detail": str(exc)})
+
+    @app.exception_handler(ClientDisconnected)
+    async def on_disconnect(_: Request, __: ClientDisconnected) -> Response:
+        rejected("client_disconnected")
+        return Response(status_code=499)  # nginx's "client closed request"; nobody is listening

@@ -1,0 +1,69 @@
+"""Wiring only: settings, lifespan (load -> warm up -> serve -> drain), middleware, routers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from app import __version__
+from app.config import Settings, get_settings
+from app.errors import install_error_handlers
+from app.inference import AvatarModel
+from app.metrics import MetricsMiddleware, ServiceMetrics
+from app.routes import ROUTERS
+from app.routes.studio import STATIC_DIR
+from app.service import AvatarService
+
+DESCRIPTION = """
+Anime-face avatars from a GAN generator. The same seed (or player id), options and model version
+always give the same image. All generation goes through one micro-batching queue; when it is full
+the service answers **503 with Retry-After** instead of queueing without bound.
+"""
+
+
+def create_app(settings: Settings | None = None, model: AvatarModel | None = None) -> FastAPI:
+    """Build the app; `model` lets `python -m app` (and tests) hand over an already loaded model."""
+    settings = settings or get_settings()
+    metrics = ServiceMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded = model or await asyncio.to_thread(
+            AvatarModel.load, settings.weights_path, settings.device, settings.dtype, settings.torch_threads
+        )
+        service = AvatarService(settings, loaded, metrics)
+        await service.start()
+        app.state.service = service
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(
+        title="Anime avatar service",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "If-None-Match"],
+            expose_headers=["ETag", "Retry-After", "X-Avatar-Seed", "X-Model-Version", "X-Frames"],
+        )
+    install_error_handlers(app, metrics)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,17 @@
+"""GET /: the artists' studio, a static page over the public API (see app/static/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+router = APIRouter(tags=["studio"])
+
+
+@router.get("/", include_in_schema=False)
+async def get_studio() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")

@@ -1,0 +1,230 @@
+"""Request and response models of the HTTP API, with the rules each field enforces.
+
+Body models forbid unknown fields and take JSON numbers strictly (no "5" for 5, no true for 1).
+Query models forbid unknown parameters too, so a typo such as `?trunc=0.5` is a 422, not ignored.
+Bounds that depend on settings or on the loaded model (list lengths, n, steps, the latent size)
+are checked by the routes with the same 422 shape; the static bounds here are the hard caps.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+
+from gan.latents import MAX_SEED
+
+SIZES = (64, 128, 256)
+LATENT_BOUND = 10.0
+HARD_MAX_ITEMS = 1024
+
+
+def _allowed_size(value: int) -> int:
+    if value not in SIZES:
+        raise ValueError("size must be one of 64, 128 or 256")
+    return value
+
+
+Size = Annotated[
+    int,
+    AfterValidator(_allowed_size),
+    WithJsonSchema({"type": "integer", "enum": list(SIZES), "default": 64}),
+    Field(description="output side in px; larger sizes are upscaled from the model's resolution (Lanczos)"),
+]
+Truncation = Annotated[
+    float,
+    Field(
+        gt=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="truncation psi: latents are scaled toward the mean by psi; lower = tamer, less varied",
+    ),
+]
+QuerySeed = Annotated[int, Field(ge=0, le=MAX_SEED, description="0 <= seed < 2**63")]
+BodySeed = Annotated[int, Field(ge=0, le=MAX_SEED, strict=True, description="0 <= seed < 2**63")]
+PlayerId = Annotated[str, Field(min_length=1, max_length=128, description="any 1-128 character id")]
+LatentValue = Annotated[float, Field(ge=-LATENT_BOUND, le=LATENT_BOUND, allow_inf_nan=False)]
+Latent = Annotated[
+    list[LatentValue],
+    Field(
+        min_length=1,
+        max_length=4096,
+        description=f"exactly latent_dim finite floats (see GET /model), each |x| <= {LATENT_BOUND:g}",
+    ),
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ImageOptions(_Query):
+    truncation: Truncation = 1.0
+    size: Size = 64
+
+
+# ------------------------------------------------------------------------------------------ avatars
+class AvatarRequest(_Body):
+    """Exactly one of `seeds`, `player_ids` or `latents`.
+
+    A player id maps to the seed int.from_bytes(sha256(id.encode('utf-8')).digest()[:8], 'big') with
+    the top bit cleared, so the same player always gets the same avatar from the same model.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"player_ids": ["player-8d2f1c"], "size": 128},
+                {"seeds": [1, 2, 3], "truncation": 0.7},
+                {"latents": [[0.1] * 8], "size": 64},
+            ]
+        },
+    )
+
+    seeds: list[BodySeed] | None = Field(None, min_length=1, max_length=HARD_MAX_ITEMS)
+    player_ids: list[PlayerId] | None = Field(None, min_length=1, max_length=HARD_MAX_ITEMS)
+    latents: list[Latent] | None = Field(None, min_length=1, max_length=HARD_MAX_ITEMS)
+    truncation: Truncation = 1.0
+    size: Size = 64
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> AvatarRequest:
+        given = [name for name in ("seeds", "player_ids", "latents") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"exactly one of seeds, player_ids or latents is required (got {given or 'none'})")
+        return self
+
+    @property
+    def count(self) -> int:
+        return len(self.seeds or self.player_ids or self.latents or [])
+
+
+class AvatarItem(BaseModel):
+    index: int = Field(description="position in the request")
+    seed: int | None = Field(None, description="the seed drawn (null for supplied latents)")
+    player_id: str | None = None
+    png_base64: str = Field(description="the PNG file, base64-encoded")
+
+
+class AvatarBatch(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_version": "3f9c2a7d5e1b8c40",
+                    "size": 64,
+                    "truncation": 1.0,
+                    "avatars": [{"index": 0, "seed": 1, "player_id": None, "png_base64": "iVBORw0KGgo..."}],
+                }
+            ]
+        }
+    )
+    model_version: str
+    size: int
+    truncation: float
+    avatars: list[AvatarItem]
+
+
+class AvatarQuery(ImageOptions):
+    v: str | None = Field(
+        None,
+        description="pin the model version: the response is then immutable and cached for a year; "
+        "a version this server does not serve is a 404",
+    )
+
+
+# -------------------------------------------------------------------------------------------- grid
+class GridQuery(ImageOptions):
+    n: int = Field(25, ge=1, le=HARD_MAX_ITEMS, description="number of avatars, at most AVATARS_MAX_GRID (256)")
+    seed: QuerySeed = Field(0, description="seed of the first avatar; the others follow consecutively")
+    columns: int | None = Field(None, ge=1, le=HARD_MAX_ITEMS, description="default: near-square")
+
+    @model_validator(mode="after")
+    def _seeds_in_range(self) -> GridQuery:
+        if self.seed + self.n - 1 > MAX_SEED:
+            raise ValueError("seed + n - 1 must be below 2**63")
+        return self
+
+
+# ------------------------------------------------------------------------------------- interpolation
+class InterpolationOptions(ImageOptions):
+    steps: int = Field(8, ge=2, le=HARD_MAX_ITEMS, description="frames, both ends included; at most 64")
+    mode: Literal["slerp", "lerp"] = Field("slerp", description="spherical (keeps latent norms) or linear")
+    format: Literal["png", "gif"] = Field("png", description="png: one horizontal strip; gif: animation")
+    frame_ms: int = Field(120, ge=20, le=5000, description="GIF frame duration in milliseconds")
+
+
+class InterpolationQuery(InterpolationOptions):
+    start: QuerySeed
+    end: QuerySeed
+
+
+class InterpolationRequest(InterpolationOptions):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"start": [0.5] * 8, "end": [-0.5] * 8, "steps": 8, "format": "gif"}]},
+    )
+    start: Latent
+    end: Latent
+
+
+# ------------------------------------------------------------------------------------------ others
+class LatentResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"seed": 42, "latent_dim": 4, "latent": [0.33, -1.2, 0.05, 0.9]}]}
+    )
+    seed: int
+    latent_dim: int
+    latent: list[float] = Field(description="float32 values; send back as `latents` to get the same avatar")
+
+
+class ModelResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "format": "anime-avatars/generator",
+                    "format_version": 1,
+                    "architecture": "dcgan",
+                    "model_version": "3f9c2a7d5e1b8c40",
+                    "file": "generator.safetensors",
+                    "generator": {"latent_dim": 128, "resolution": 64, "channels": 32},
+                    "card": {"recipe": {"preset": "sngan-64"}, "metrics": {"face_rate": 0.7}},
+                    "runtime": {"device": "cpu", "dtype": "float32", "max_batch_size": 64},
+                }
+            ]
+        }
+    )
+    format: str
+    format_version: int
+    architecture: str
+    model_version: str
+    file: str
+    generator: dict[str, Any]
+    card: dict[str, Any]
+    runtime: dict[str, Any]
+
+
+class Status(BaseModel):
+    status: str
+    model_version: str | None = None
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(BaseModel):
+    detail: list[ErrorItem]
+    message: str = Field(description="the first problem in one line, e.g. 'body.seeds.0: ...'")
+
+
+class ErrorBody(BaseModel):
+    detail: str

@@ -1,0 +1,97 @@
+"""The running service: model, batching queue, encoder pool and metrics, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import torch
+from starlette.requests import Request
+
+from app.batching import BatchQueue
+from app.config import Settings
+from app.encoding import encode_png
+from app.inference import AvatarModel
+from app.metrics import ServiceMetrics
+
+logger = logging.getLogger(__name__)
+
+
+class ClientDisconnected(Exception):
+    """The client went away while its images were queued; nothing is sent back."""
+
+
+async def _client_gone(request: Request) -> None:
+    """Return once the server reports that the client disconnected."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+class AvatarService:
+    def __init__(self, settings: Settings, model: AvatarModel, metrics: ServiceMetrics) -> None:
+        self.settings = settings
+        self.model = model
+        self.metrics = metrics
+        self.queue = BatchQueue(
+            model.render,
+            max_batch_size=settings.max_batch_size,
+            max_wait_s=settings.max_wait_ms / 1000,
+            max_pending_rows=settings.queue_max_images,
+            timeout_s=settings.request_timeout_s,
+            on_batch=metrics.observe_batch,
+        )
+        self.encoder = ThreadPoolExecutor(settings.encode_threads, thread_name_prefix="encode")
+        self.ready = False
+        metrics.track_queue(lambda: self.queue.pending_rows)
+
+    async def start(self) -> None:
+        """Warm up (a full batch and one encode), start the batch worker, then report ready."""
+        if self.settings.warmup:
+            images = await asyncio.to_thread(self.model.warmup_images, self.settings.max_batch_size)
+            await self.encode(encode_png, images[0], 256, self.settings.png_compress_level)
+        self.queue.start()
+        self.ready = True
+        logger.info("ready: model %s, max batch %d", self.model.version, self.settings.max_batch_size)
+
+    async def stop(self) -> None:
+        """Refuse new work, let queued work finish, then release the threads."""
+        self.ready = False
+        await self.queue.close(self.settings.shutdown_timeout_s)
+        self.encoder.shutdown(wait=True)
+        logger.info("stopped")
+
+    async def render(self, latents: torch.Tensor, request: Request | None = None) -> np.ndarray:
+        """Images for `latents` through the batching queue; if `request`'s client disconnects first,
+        its queued rows are dropped and `ClientDisconnected` is raised."""
+        if request is None:
+            return await self.queue.generate(latents)
+        work = asyncio.ensure_future(self.queue.generate(latents))
+        gone = asyncio.ensure_future(_client_gone(request))
+        try:
+            await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            self.metrics.dropped_images.inc(latents.shape[0])
+            raise ClientDisconnected
+        return work.result()
+
+    async def encode(self, fn: Callable[..., bytes], *args: Any) -> bytes:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.encoder, functools.partial(fn, *args))
+
+    async def encode_each(self, images: np.ndarray, size: int) -> list[bytes]:
+        """One PNG per image, encoded in parallel."""
+        level = self.settings.png_compress_level
+        return list(await asyncio.gather(*(self.encode(encode_png, image, size, level) for image in images)))

@@ -1,0 +1,190 @@
+"""Every endpoint, with the images decoded and checked."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from gan.latents import player_seed, seed_latent
+from tests.app.conftest import decode, metric
+from tests.conftest import TINY
+
+
+def test_get_avatar_png_sizes_and_headers(client: TestClient) -> None:
+    for size in (64, 128, 256):
+        r = client.get(f"/avatars/7.png?size={size}")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        image = decode(r.content)
+        assert image.shape == (size, size, 3)
+        assert image.std() > 5  # a picture, not a flat fill
+    assert r.headers["x-avatar-seed"] == "7"
+    assert r.headers["x-model-version"] == client.get("/model").json()["model_version"]
+
+
+def test_avatar_urls_are_cacheable(client: TestClient) -> None:
+    r = client.get("/avatars/7.png")
+    etag = r.headers["etag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    assert r.headers["cache-control"] == "public, max-age=86400"
+    again = client.get("/avatars/7.png", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    assert client.get("/avatars/7.png", headers={"If-None-Match": f'"other", W/{etag}'}).status_code == 304
+    assert client.get("/avatars/8.png", headers={"If-None-Match": etag}).status_code == 200
+    assert client.get("/avatars/7.png?size=128").headers["etag"] != etag
+    assert client.get("/avatars/7.png?truncation=0.5").headers["etag"] != etag
+
+
+def test_pinned_model_version_is_immutable_and_a_wrong_pin_is_404(client: TestClient) -> None:
+    version = client.get("/model").json()["model_version"]
+    r = client.get(f"/avatars/7.png?v={version}")
+    assert r.status_code == 200 and "immutable" in r.headers["cache-control"]
+    wrong = client.get("/avatars/7.png?v=0000")
+    assert wrong.status_code == 404 and version in wrong.json()["detail"]
+
+
+def test_same_request_same_bytes_and_different_seeds_differ(client: TestClient) -> None:
+    a = client.get("/avatars/11.png?truncation=0.8&size=128").content
+    b = client.get("/avatars/11.png?truncation=0.8&size=128").content
+    c = client.get("/avatars/12.png?truncation=0.8&size=128").content
+    assert a == b
+    assert not np.array_equal(decode(a), decode(c))
+
+
+def test_truncation_changes_the_image(client: TestClient) -> None:
+    plain = decode(client.get("/avatars/3.png").content)
+    tame = decode(client.get("/avatars/3.png?truncation=0.3").content)
+    assert not np.array_equal(plain, tame)
+
+
+def test_post_single_seed_answers_png(client: TestClient) -> None:
+    r = client.post("/avatars", json={"seeds": [7]})
+    assert r.headers["content-type"] == "image/png" and r.headers["x-avatar-seed"] == "7"
+    assert r.content == client.get("/avatars/7.png").content
+
+
+def test_post_single_can_ask_for_json(client: TestClient) -> None:
+    r = client.post("/avatars", json={"seeds": [7]}, headers={"Accept": "application/json"})
+    assert r.headers["content-type"] == "application/json"
+    assert len(r.json()["avatars"]) == 1
+
+
+def test_post_player_id_maps_to_the_documented_seed(client: TestClient) -> None:
+    r = client.post("/avatars", json={"player_ids": ["player-8d2f1c"], "size": 128})
+    seed = player_seed("player-8d2f1c")
+    assert r.headers["x-avatar-seed"] == str(seed)
+    assert decode(r.content).shape == (128, 128, 3)
+    assert r.content == client.get(f"/avatars/{seed}.png?size=128").content
+
+
+def test_post_many_answers_json_in_request_order(client: TestClient) -> None:
+    r = client.post("/avatars", json={"player_ids": ["ann", "bob", "ann"], "truncation": 0.7})
+    body = r.json()
+    assert r.status_code == 200 and body["truncation"] == 0.7 and body["size"] == 64
+    items = body["avatars"]
+    assert [i["index"] for i in items] == [0, 1, 2]
+    assert [i["player_id"] for i in items] == ["ann", "bob", "ann"]
+    assert [i["seed"] for i in items] == [player_seed(p) for p in ("ann", "bob", "ann")]
+    images = [decode(base64.b64decode(i["png_base64"])) for i in items]
+    assert all(im.shape == (64, 64, 3) for im in images)
+    assert np.array_equal(images[0], images[2]) and not np.array_equal(images[0], images[1])
+
+
+def test_latent_round_trip_gives_the_seed_s_avatar(client: TestClient) -> None:
+    latent = client.get("/latents/42").json()
+    assert latent["seed"] == 42 and latent["latent_dim"] == TINY.latent_dim
+    assert latent["latent"] == seed_latent(42, TINY.latent_dim).tolist()
+    r = client.post("/avatars", json={"latents": [latent["latent"]]})
+    assert r.status_code == 200 and "x-avatar-seed" not in r.headers
+    assert r.content == client.get("/avatars/42.png").content
+
+
+def test_latent_arithmetic_is_accepted(client: TestClient) -> None:
+    a, b, c = (np.array(client.get(f"/latents/{s}").json()["latent"]) for s in (1, 2, 3))
+    mixed = np.clip(a - b + c, -10, 10).tolist()
+    r = client.post("/avatars", json={"latents": [mixed, a.tolist()], "truncation": 0.9})
+    assert r.status_code == 200
+    assert [i["seed"] for i in r.json()["avatars"]] == [None, None]
+
+
+def test_grid_layout_and_tiles(client: TestClient) -> None:
+    r = client.get("/grid?n=25")
+    grid = decode(r.content)
+    pitch = 64 + 2
+    assert grid.shape == (5 * pitch + 2, 5 * pitch + 2, 3)  # near-square, 2 px borders
+    assert r.headers["x-first-seed"] == "0" and r.headers["x-grid-columns"] == "5"
+    # tile 7 (row 1, column 2) is seed 7's avatar; batch composition may move a value by 1 at most
+    tile = grid[2 + pitch : 2 + pitch + 64, 2 + 2 * pitch : 2 + 2 * pitch + 64].astype(int)
+    single = decode(client.get("/avatars/7.png").content).astype(int)
+    assert np.abs(tile - single).max() <= 1
+
+
+def test_grid_options(client: TestClient) -> None:
+    grid = decode(client.get("/grid?n=6&seed=100&columns=3&size=128").content)
+    assert grid.shape == (2 * 130 + 2, 3 * 130 + 2, 3)
+    grid = decode(client.get("/grid?n=3&columns=10").content)  # never wider than n
+    assert grid.shape == (66 + 2, 3 * 66 + 2, 3)
+    etag = client.get("/grid?n=4").headers["etag"]
+    assert client.get("/grid?n=4", headers={"If-None-Match": etag}).status_code == 304
+
+
+def test_interpolation_strip_runs_from_start_to_end(client: TestClient) -> None:
+    r = client.get("/interpolate?start=1&end=2&steps=8")
+    strip = decode(r.content)
+    assert strip.shape == (64, 8 * 64, 3) and r.headers["x-frames"] == "8"
+    first, last = strip[:, :64].astype(int), strip[:, -64:].astype(int)
+    assert np.abs(first - decode(client.get("/avatars/1.png").content)).max() <= 1
+    assert np.abs(last - decode(client.get("/avatars/2.png").content)).max() <= 1
+    lerp = decode(client.get("/interpolate?start=1&end=2&steps=8&mode=lerp").content)
+    assert not np.array_equal(strip, lerp)  # the middle frames differ between the two paths
+
+
+def test_interpolation_gif_loops_back(client: TestClient) -> None:
+    r = client.get("/interpolate?start=1&end=2&steps=5&format=gif&size=128&frame_ms=80")
+    assert r.headers["content-type"] == "image/gif"
+    gif = Image.open(io.BytesIO(r.content))
+    assert gif.size == (128, 128) and gif.n_frames == 8  # 5 forward + 3 back
+    assert gif.info["loop"] == 0 and gif.info["duration"] == 80
+
+
+def test_post_interpolate_between_latents_matches_seeds(client: TestClient) -> None:
+    start = client.get("/latents/1").json()["latent"]
+    end = client.get("/latents/2").json()["latent"]
+    r = client.post("/interpolate", json={"start": start, "end": end, "steps": 4})
+    assert r.content == client.get("/interpolate?start=1&end=2&steps=4").content
+
+
+def test_model_card_and_runtime(client: TestClient) -> None:
+    body = client.get("/model").json()
+    assert body["format"] == "anime-avatars/generator" and body["architecture"] == "dcgan"
+    assert body["generator"]["latent_dim"] == TINY.latent_dim
+    assert body["card"]["name"] == "test-tiny"
+    assert body["runtime"] == {"device": "cpu", "dtype": "float32", "max_batch_size": 16, "max_wait_ms": 2.0}
+
+
+def test_probes_and_metrics(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    client.get("/avatars/1.png")
+    client.get("/grid?n=4")
+    text = client.get("/metrics").text
+    assert 'avatars_http_requests_total{method="GET",route="/avatars/{seed}.png",status="200"} 1.0' in text
+    assert 'avatars_http_request_duration_seconds_count{method="GET",route="/grid"} 1.0' in text
+    assert metric(client, "avatars_images_generated_total") == 5.0
+    assert metric(client, "avatars_queue_depth_images") == 0.0
+    assert "avatars_batch_size_bucket" in text
+
+
+def test_openapi_documents_models_with_examples(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for name in ("AvatarRequest", "AvatarBatch", "InterpolationRequest", "LatentResponse", "ModelResponse"):
+        assert schemas[name].get("examples"), name
+    assert {"/avatars", "/avatars/{seed}.png", "/grid", "/interpolate", "/latents/{seed}", "/model"} <= set(
+        spec["paths"]
+    )
+    assert client.get("/docs").status_code == 200

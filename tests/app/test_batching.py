@@ -1,0 +1,218 @@
+"""The batching engine on its own: the pure batch-taking step and the async queue around it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+
+import numpy as np
+import pytest
+import torch
+
+from app.batching import BatchFailed, BatchQueue, Job, JobExpired, QueueClosed, QueueFull, take_batch
+
+
+def job(n: int, enqueued_at: float = 0.0, deadline: float = 100.0) -> Job:
+    loop = asyncio.new_event_loop()
+    future = loop.create_future()
+    loop.close()
+    return Job(torch.zeros(n, 2), future, enqueued_at=enqueued_at, deadline=deadline)
+
+
+# -------------------------------------------------------------------------------- take_batch (pure)
+def test_small_jobs_share_one_batch() -> None:
+    pending = deque([job(1), job(2), job(3)])
+    batch, expired = take_batch(pending, max_rows=8, now=1.0)
+    assert [(s.start, s.stop) for s in batch] == [(0, 1), (0, 2), (0, 3)]
+    assert not pending and not expired
+
+
+def test_large_job_spans_batches_and_stays_at_the_head() -> None:
+    big, small = job(10), job(2)
+    pending = deque([big, small])
+    first, _ = take_batch(pending, max_rows=4, now=1.0)
+    assert [(s.job, s.start, s.stop) for s in first] == [(big, 0, 4)]
+    second, _ = take_batch(pending, max_rows=4, now=1.0)
+    assert [(s.start, s.stop) for s in second] == [(4, 8)]
+    third, _ = take_batch(pending, max_rows=4, now=1.0)
+    assert [(s.job, s.start, s.stop) for s in third] == [(big, 8, 10), (small, 0, 2)]
+    assert not pending
+
+
+def test_cancelled_jobs_are_skipped_and_expired_ones_returned() -> None:
+    gone, late, ok = job(3), job(2, deadline=0.5), job(1)
+    gone.cancelled = True
+    pending = deque([gone, late, ok])
+    batch, expired = take_batch(pending, max_rows=8, now=1.0)
+    assert [s.job for s in batch] == [ok]
+    assert expired == [late]
+
+
+def test_a_started_job_is_finished_even_past_its_deadline() -> None:
+    started = job(6, deadline=0.5)
+    started.dispatched = 2
+    batch, expired = take_batch(deque([started]), max_rows=8, now=1.0)
+    assert [(s.start, s.stop) for s in batch] == [(2, 6)] and not expired
+
+
+# ------------------------------------------------------------------------------------ the queue
+def render_ids(latents: torch.Tensor) -> np.ndarray:
+    """Fake generator: image i is filled with the first latent value of row i."""
+    return np.broadcast_to(latents[:, :1, None, None].numpy(), (len(latents), 2, 2, 3)).astype(np.float32).copy()
+
+
+def make_queue(render=render_ids, **kw) -> BatchQueue:
+    options = dict(max_batch_size=4, max_wait_s=0.01, max_pending_rows=16, timeout_s=5.0)
+    options.update(kw)
+    return BatchQueue(render, **options)
+
+
+def rows(*values: float) -> torch.Tensor:
+    return torch.tensor(values)[:, None].repeat(1, 2)
+
+
+@pytest.mark.anyio
+async def test_each_request_gets_its_own_rows_back_in_order() -> None:
+    queue = make_queue()
+    queue.start()
+    results = await asyncio.gather(
+        queue.generate(rows(1, 2, 3, 4, 5, 6)), queue.generate(rows(7)), queue.generate(rows(8, 9))
+    )
+    await queue.close()
+    assert [r[:, 0, 0, 0].tolist() for r in results] == [[1, 2, 3, 4, 5, 6], [7], [8, 9]]
+    assert max(queue.stats.batch_sizes) <= 4
+    assert queue.stats.rows == 9 and queue.stats.batches < 9
+
+
+@pytest.mark.anyio
+async def test_full_queue_refuses_at_once_with_retry_after() -> None:
+    gate = threading.Event()
+
+    def slow(latents: torch.Tensor) -> np.ndarray:
+        gate.wait(5)
+        return render_ids(latents)
+
+    queue = make_queue(slow, max_pending_rows=4, max_batch_size=1)
+    queue.start()
+    first = asyncio.ensure_future(queue.generate(rows(1)))
+    await asyncio.sleep(0.05)  # the worker holds row 1 at the gate
+    waiting = [asyncio.ensure_future(queue.generate(rows(i))) for i in (2, 3, 4, 5)]
+    await asyncio.sleep(0)
+    with pytest.raises(QueueFull) as refused:
+        queue.submit(rows(6))
+    assert refused.value.retry_after >= 1
+    assert queue.pending_rows == 4  # bounded: the refused row never entered
+    gate.set()
+    assert [r[0, 0, 0, 0] for r in await asyncio.gather(first, *waiting)] == [1, 2, 3, 4, 5]
+    await queue.close()
+
+
+@pytest.mark.anyio
+async def test_cancelled_work_never_reaches_the_generator() -> None:
+    seen: list[float] = []
+    gate = threading.Event()
+
+    def record(latents: torch.Tensor) -> np.ndarray:
+        gate.wait(5)
+        seen.extend(latents[:, 0].tolist())
+        return render_ids(latents)
+
+    queue = make_queue(record, max_batch_size=1)
+    queue.start()
+    first = asyncio.ensure_future(queue.generate(rows(1)))
+    await asyncio.sleep(0.05)
+    doomed = asyncio.ensure_future(queue.generate(rows(2, 3)))
+    await asyncio.sleep(0)
+    doomed.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    assert queue.pending_rows == 0 and queue.stats.dropped_rows == 2
+    gate.set()
+    await first
+    await queue.close()
+    assert seen == [1]
+
+
+@pytest.mark.anyio
+async def test_a_request_that_waits_too_long_gets_an_error_not_a_hang() -> None:
+    gate = threading.Event()
+    queue = make_queue(lambda z: (gate.wait(5), render_ids(z))[1], max_batch_size=1, timeout_s=0.2)
+    queue.start()
+    held = asyncio.ensure_future(queue.generate(rows(1)))
+    await asyncio.sleep(0.05)
+    with pytest.raises(JobExpired):
+        await queue.generate(rows(2))
+    assert queue.pending_rows == 0
+    gate.set()
+    with pytest.raises(JobExpired):  # row 1 was held past its own deadline too
+        await held
+    await queue.close()
+
+
+@pytest.mark.anyio
+async def test_failing_batch_fails_only_its_requests_and_the_worker_keeps_serving() -> None:
+    calls = 0
+
+    def flaky(latents: torch.Tensor) -> np.ndarray:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("device lost")
+        return render_ids(latents)
+
+    queue = make_queue(flaky)
+    queue.start()
+    with pytest.raises(BatchFailed, match="device lost"):
+        await queue.generate(rows(1, 2))
+    assert (await queue.generate(rows(3)))[0, 0, 0, 0] == 3
+    assert queue.stats.failed_batches == 1
+    await queue.close()
+
+
+@pytest.mark.anyio
+async def test_out_of_memory_is_retried_in_halves() -> None:
+    def small_only(latents: torch.Tensor) -> np.ndarray:
+        if len(latents) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return render_ids(latents)
+
+    queue = make_queue(small_only, max_wait_s=0.05)
+    queue.start()
+    result = await queue.generate(rows(1, 2, 3, 4))
+    assert result[:, 0, 0, 0].tolist() == [1, 2, 3, 4]
+    assert queue.stats.oom_splits == 3  # 4 -> 2 + 2 -> 1 + 1 + 1 + 1
+    await queue.close()
+
+
+@pytest.mark.anyio
+async def test_wrong_output_count_fails_the_batch() -> None:
+    queue = make_queue(lambda z: render_ids(z)[:-1])
+    queue.start()
+    with pytest.raises(BatchFailed, match="returned 1 images for 2 latents"):
+        await queue.generate(rows(1, 2))
+    await queue.close()
+
+
+@pytest.mark.anyio
+async def test_close_finishes_queued_work_then_refuses_new_work() -> None:
+    queue = make_queue(max_batch_size=2, max_wait_s=0.0)
+    queue.start()
+    pending = [asyncio.ensure_future(queue.generate(rows(i))) for i in range(6)]
+    await asyncio.sleep(0)
+    await queue.close()
+    assert [r[0, 0, 0, 0] for r in await asyncio.gather(*pending)] == [0, 1, 2, 3, 4, 5]
+    with pytest.raises(QueueClosed):
+        queue.submit(rows(9))
+
+
+@pytest.mark.anyio
+async def test_batch_waits_for_company_up_to_max_wait() -> None:
+    queue = make_queue(max_batch_size=8, max_wait_s=0.2)
+    queue.start()
+    first = asyncio.ensure_future(queue.generate(rows(1)))
+    await asyncio.sleep(0.05)  # well inside the 0.2 s window
+    second = asyncio.ensure_future(queue.generate(rows(2)))
+    await asyncio.gather(first, second)
+    await queue.close()
+    assert queue.stats.batch_sizes == [2]

@@ -1,0 +1,250 @@
+"""Batching under concurrency, overload, disconnects, failing batches, timeouts, start-up and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from gan.checkpoint import CheckpointError
+from tests.app.conftest import metric
+from tests.conftest import GatedModel
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan, on this event loop, behind an in-process HTTP client."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+@pytest.mark.anyio
+async def test_concurrent_single_requests_share_forward_passes(settings_for: Callable[..., Settings]) -> None:
+    app = create_app(settings_for(max_batch_size=32, max_wait_ms=200))
+    async with running(app) as client:
+        responses = await asyncio.gather(*(client.post("/avatars", json={"seeds": [s]}) for s in range(32)))
+        assert [r.status_code for r in responses] == [200] * 32
+        service = app.state.service
+        assert service.queue.stats.rows == 32
+        assert service.queue.stats.batches < 32  # the point of the queue: requests share forward passes
+        text = (await client.get("/metrics")).text
+        passes = float(
+            next(line.split()[1] for line in text.splitlines() if line.startswith("avatars_forward_passes_total "))
+        )
+        assert passes == service.queue.stats.batches
+
+
+@pytest.mark.anyio
+async def test_a_large_request_spans_batches(settings_for: Callable[..., Settings]) -> None:
+    app = create_app(settings_for(max_batch_size=8))
+    async with running(app) as client:
+        r = await client.get("/grid?n=20")
+        assert r.status_code == 200
+        assert app.state.service.queue.stats.batch_sizes == [8, 8, 4]
+
+
+def test_overload_gets_503_with_retry_after_and_the_service_recovers(
+    settings_for: Callable[..., Settings], gated_model: GatedModel
+) -> None:
+    settings = settings_for(max_batch_size=1, queue_max_images=256, max_grid=64, max_avatars_per_request=64)
+    with TestClient(create_app(settings, gated_model)) as client:
+        gated_model.gate.clear()
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            held = pool.submit(client.get, "/grid?n=64")  # 64 images: 63 wait behind the gate
+            assert gated_model.entered.wait(5)
+            waiting = [pool.submit(client.get, f"/grid?n=64&seed={s}") for s in (100, 200, 300)]
+            for _ in range(100):
+                if client.app.state.service.queue.pending_rows >= 63 + 3 * 64:
+                    break
+                __import__("time").sleep(0.02)
+            refused = client.get("/grid?n=64&seed=900")
+            assert refused.status_code == 503
+            assert int(refused.headers["retry-after"]) >= 1
+            assert "queue is full" in refused.json()["detail"]
+            assert client.app.state.service.queue.pending_rows <= 256  # bounded
+            gated_model.gate.set()
+            assert held.result().status_code == 200
+            assert [f.result().status_code for f in waiting] == [200, 200, 200]
+        assert client.get("/grid?n=64&seed=900").status_code == 200  # recovered
+        assert 'avatars_rejected_requests_total{reason="queue_full"} 1.0' in client.get("/metrics").text
+
+
+@pytest.mark.anyio
+async def test_a_disconnected_client_s_work_is_dropped(
+    settings_for: Callable[..., Settings], gated_model: GatedModel
+) -> None:
+    app = create_app(settings_for(max_batch_size=1), gated_model)
+    async with running(app) as client:
+        gated_model.gate.clear()
+        blocker = asyncio.ensure_future(client.get("/avatars/1.png"))
+        while not gated_model.entered.is_set():
+            await asyncio.sleep(0.01)
+
+        # a raw ASGI request whose client hangs up while its 5 images wait in the queue
+        hang_up = asyncio.Event()
+        body = json.dumps({"seeds": [11, 12, 13, 14, 15]}).encode()
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict:
+            if messages:
+                return messages.pop(0)
+            await hang_up.wait()
+            return {"type": "http.disconnect"}
+
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": "/avatars", "raw_path": b"/avatars", "query_string": b"", "root_path": "",
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 5000), "server": ("test", 80),
+        }  # fmt: skip
+        request = asyncio.ensure_future(app(scope, receive, send))
+        queue = app.state.service.queue
+        while queue.pending_rows < 5:
+            await asyncio.sleep(0.01)
+        hang_up.set()
+        await asyncio.wait_for(request, 5)
+        assert queue.pending_rows == 0 and queue.stats.dropped_rows == 5
+
+        gated_model.gate.set()
+        assert (await blocker).status_code == 200
+        assert gated_model.calls == [1]  # only the blocker's image was ever generated
+        text = (await client.get("/metrics")).text
+        assert "avatars_dropped_images_total 5.0" in text
+        assert 'avatars_rejected_requests_total{reason="client_disconnected"} 1.0' in text
+
+
+def test_a_failing_batch_fails_its_requests_and_the_service_stays_healthy(
+    settings_for: Callable[..., Settings], gated_model: GatedModel
+) -> None:
+    with TestClient(create_app(settings_for(), gated_model)) as client:
+        gated_model.fail_next = RuntimeError("CUDA error: an illegal memory access was encountered")
+        r = client.get("/avatars/1.png")
+        assert r.status_code == 500
+        assert "generator failed" in r.json()["detail"] and "illegal memory access" in r.json()["detail"]
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/avatars/1.png").status_code == 200
+        assert metric(client, "avatars_batch_failures_total") == 1.0
+
+
+def test_out_of_memory_batches_are_retried_smaller(
+    settings_for: Callable[..., Settings], gated_model: GatedModel
+) -> None:
+    gated_model.fail_above = 4
+    with TestClient(create_app(settings_for(max_batch_size=16), gated_model)) as client:
+        r = client.get("/grid?n=16")
+        assert r.status_code == 200
+        assert max(gated_model.calls) <= 4 and sum(gated_model.calls) == 16
+        assert client.app.state.service.queue.stats.oom_splits >= 3
+
+
+def test_a_request_that_waits_too_long_gets_503(settings_for: Callable[..., Settings], gated_model: GatedModel) -> None:
+    with TestClient(create_app(settings_for(max_batch_size=1, request_timeout_s=0.3), gated_model)) as client:
+        gated_model.gate.clear()
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            first = pool.submit(client.get, "/avatars/1.png")
+            assert gated_model.entered.wait(5)
+            late = client.get("/avatars/2.png")
+            assert late.status_code == 503 and "timed out" in late.json()["detail"]
+            assert "retry-after" in late.headers
+            gated_model.gate.set()
+            first.result()
+        assert client.get("/avatars/2.png").status_code == 200
+
+
+@pytest.mark.anyio
+async def test_shutdown_finishes_queued_work_and_refuses_new_work(
+    settings_for: Callable[..., Settings], gated_model: GatedModel
+) -> None:
+    app = create_app(settings_for(max_batch_size=2), gated_model)
+    async with app.router.lifespan_context(app):
+        service = app.state.service
+        gated_model.gate.clear()
+        work = [asyncio.ensure_future(service.queue.generate(__import__("torch").zeros(1, 16))) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        closing = asyncio.ensure_future(service.stop())
+        await asyncio.sleep(0.05)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            assert (await client.get("/readyz")).status_code == 503
+            refused = await client.get("/avatars/3.png")
+            assert refused.status_code == 503 and "shutting down" in refused.json()["detail"]
+        gated_model.gate.set()
+        await closing
+        assert all(w.done() and w.result().shape == (1, 64, 64, 3) for w in work)
+
+
+# ------------------------------------------------------------------------------------- start-up
+def test_startup_refuses_a_missing_checkpoint(settings_for: Callable[..., Settings], tmp_path: Path) -> None:
+    app = create_app(settings_for(weights_path=tmp_path / "missing.safetensors"))
+    with pytest.raises(CheckpointError, match="missing.safetensors: file not found"), TestClient(app):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda p: p.unlink(), "file not found"),
+        (lambda p: p.write_bytes(p.read_bytes()[:-500]), "truncated or corrupted"),
+        (lambda p: p.write_bytes(b"\x00" * 64), "truncated or corrupted"),
+    ],
+)
+def test_python_m_app_prints_one_clear_line(tiny_weights: Path, tmp_path: Path, damage, problem: str) -> None:
+    weights = tmp_path / "bad.safetensors"
+    weights.write_bytes(tiny_weights.read_bytes())
+    damage(weights)
+    result = subprocess.run(
+        [sys.executable, "-m", "app"],
+        env={"AVATARS_WEIGHTS_PATH": str(weights), "AVATARS_DEVICE": "cpu", "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: cannot start: {weights}: ") and problem in lines[0]
+
+
+def test_invalid_settings_are_refused_in_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app"],
+        env={"AVATARS_MAX_BATCH_SIZE": "zero", "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: invalid setting AVATARS_MAX_BATCH_SIZE")
+
+
+def test_settings_reject_a_queue_smaller_than_the_largest_request(settings_for: Callable[..., Settings]) -> None:
+    with pytest.raises(ValueError, match="queue_max_images"):
+        settings_for(queue_max_images=10)
+
+
+def test_cpu_refuses_half_precision(settings_for: Callable[..., Settings]) -> None:
+    from app.inference import DeviceError
+
+    with (
+        pytest.raises(DeviceError, match="not supported on the CPU"),
+        TestClient(create_app(settings_for(dtype="float16"))),
+    ):
+        pass

@@ -1,0 +1,102 @@
+"""Shared fixtures: a tiny randomly initialised checkpoint (never the shipped weights) and images."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from app.config import Settings
+from app.inference import AvatarModel
+from gan.checkpoint import save_generator
+from gan.networks import Generator, GeneratorConfig
+
+TINY = GeneratorConfig(latent_dim=16, resolution=64, channels=4, max_channels=32)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_generator(config: GeneratorConfig = TINY, seed: int = 0) -> Generator:
+    """Random weights with non-trivial batch-norm statistics, so images are not flat."""
+    torch.manual_seed(seed)
+    generator = Generator(config)
+    with torch.no_grad():  # an untrained net is nearly grey; amplify its output layer for contrast
+        generator.to_rgb[0].weight.mul_(30)
+    generator.train()
+    with torch.no_grad():
+        for _ in range(3):
+            generator(torch.randn(32, config.latent_dim))
+    return generator.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_generator(make_generator(), path, card={"name": "test-tiny", "notes": "random weights for tests"})
+    return path
+
+
+@pytest.fixture
+def settings_for(tiny_weights: Path) -> Callable[..., Settings]:
+    def build(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "weights_path": tiny_weights, "device": "cpu", "max_batch_size": 16, "max_wait_ms": 2.0,
+            "encode_workers": 2, "warmup": False,
+        }  # fmt: skip
+        values.update(overrides)
+        return Settings(_env_file=None, **values)
+
+    return build
+
+
+class GatedModel:
+    """An AvatarModel whose forward passes can be held at a gate, made to fail, and counted."""
+
+    def __init__(self, inner: AvatarModel) -> None:
+        self.inner = inner
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+        self.calls: list[int] = []
+        self.fail_next: BaseException | None = None
+        self.fail_above: int | None = None  # raise out-of-memory for batches larger than this
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def render(self, latents: torch.Tensor) -> np.ndarray:
+        self.entered.set()
+        self.gate.wait(timeout=30)
+        if self.fail_next is not None:
+            exc, self.fail_next = self.fail_next, None
+            raise exc
+        if self.fail_above is not None and latents.shape[0] > self.fail_above:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        self.calls.append(latents.shape[0])
+        return self.inner.render(latents)
+
+
+@pytest.fixture
+def gated_model(tiny_weights: Path) -> Iterator[GatedModel]:
+    model = GatedModel(AvatarModel.load(tiny_weights, device="cpu"))
+    yield model
+    model.gate.set()
+
+
+def write_images(folder: Path, count: int, size: int = 64, seed: int = 0, suffix: str = ".png") -> Path:
+    """Small synthetic pictures: a coloured square on noise."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        image = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+        image[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = rng.integers(0, 255, 3)
+        Image.fromarray(image).save(folder / f"img-{i:03d}{suffix}")
+    return folder

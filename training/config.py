@@ -184,7 +184,8 @@ def _coerce(name: str, annotation: Any, raw: Any) -> Any:
             return float(raw)
         return str(raw)
     except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a {annotation.__name__}, got {raw!r}") from None
+        kind = {bool: "true or false", int: "an integer", float: "a number"}.get(annotation, "text")
+        raise ConfigError(f"{name} must be {kind}, got {raw!r}") from None
 
 
 def _fields() -> dict[str, Any]:

@@ -63,3 +63,13 @@ def any_rank(flag: bool, world: World, device: torch.device) -> bool:
 def close_world(world: World) -> None:
     if world.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def weights_agree(model: torch.nn.Module, world: World, device: torch.device) -> bool:
+    """True if every rank holds the same parameters (checked through per-rank checksums)."""
+    if not world.distributed:
+        return True
+    checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1).to(device)
+    gathered = [torch.zeros_like(checksum) for _ in range(world.size)]
+    dist.all_gather(gathered, checksum)
+    return all(torch.equal(g, gathered[0]) for g in gathered)

@@ -29,7 +29,7 @@ from gan.networks import Discriminator, Generator, add_spectral_norm, init_dcgan
 from training.augment import Transform, diff_augment, parse_policy
 from training.config import ConfigError, TrainConfig, load_run_config
 from training.data import ImageSet, load_images, to_model_range
-from training.distributed import World, any_rank, close_world, init_world
+from training.distributed import World, any_rank, close_world, init_world, weights_agree
 from training.ema import accumulate, ema_decay_at, recalibrate_batchnorm, requires_grad
 from training.losses import d_bce_loss, d_hinge_loss, d_r1_penalty, g_hinge_loss, g_nonsaturating_loss
 from training.metrics.face_detection import FaceDetector, MetricUnavailable, resolve_cascade
@@ -355,6 +355,7 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
     if world.is_main:
         (run_dir / "data.json").write_text(json.dumps(data.describe(), indent=2) + "\n")
 
+    torch.manual_seed(config.seed)  # same initial weights on every rank and every run of this seed
     nets = build_networks(config, device)
     pos = Position()
     if resuming:
@@ -461,7 +462,7 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
                         writer.stats(row)
                         bar.set_postfix(
                             epoch=pos.epoch,
-                            loss_d=f"{row.get('loss_d', 0):.3f}",
+                            loss_d=f"{row['loss_d']:.3f}" if "loss_d" in row else "-",
                             loss_g=f"{row['loss_g']:.3f}",
                             img_s=f"{row['img_per_s']:.0f}",
                         )
@@ -483,7 +484,7 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
                     if time.monotonic() - last_snapshot > config.snapshot_minutes * 60:
                         save("periodic")
                         last_snapshot = time.monotonic()
-                else:
+                if pos.batch_in_epoch == steps_per_epoch:  # also when a stop fell on the epoch's last step
                     pos.epoch += 1
                     pos.batch_in_epoch = 0
                     end_of_epoch()
@@ -495,6 +496,11 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
             writer.plots(gif=True)
             writer.close()
     logger.info("training stopped (%s) at epoch %d, step %d: %s", stop_reason, pos.epoch, pos.step, run_dir)
+    if world.distributed:
+        if weights_agree(nets.g, world, device):
+            logger.info("all %d ranks agree on the generator weights", world.size)
+        else:
+            logger.error("ranks disagree on the generator weights: DDP is out of sync")
     return run_dir
 
 

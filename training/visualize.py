@@ -74,18 +74,20 @@ def loss_plot(stats_path: Path, out: Path, metrics_path: Path | None = None) -> 
     metrics = [m for m in metrics if "face_rate" in m]
     panels = 3 if metrics else 2
     fig, axes = plt.subplots(panels, 1, figsize=(8, 2.6 * panels), sharex=True)
-    step = np.array([r["step"] for r in rows])
     window = max(1, len(rows) // 50)
-    for key, label in (("loss_d", "D loss"), ("loss_g", "G loss")):
-        values = _smooth(np.array([r[key] for r in rows]), window)
-        axes[0].plot(step[len(step) - len(values) :], values, label=label)
-    axes[0].set_ylabel("loss")
-    axes[0].legend(loc="upper right")
-    for key, label in (("d_real", "D(x)"), ("d_fake", "D(G(z))")):
-        values = _smooth(np.array([r[key] for r in rows]), window)
-        axes[1].plot(step[len(step) - len(values) :], values, label=label)
-    axes[1].set_ylabel("D output")
-    axes[1].legend(loc="upper right")
+    panels_keys = [
+        (axes[0], "loss", (("loss_d", "D loss"), ("loss_g", "G loss"))),
+        (axes[1], "D output", (("d_real", "D(x)"), ("d_fake", "D(G(z))"))),
+    ]
+    for axis, ylabel, keys in panels_keys:
+        for key, label in keys:
+            have = [r for r in rows if key in r]  # D is not updated on every step in some recipes
+            if have:
+                values = _smooth(np.array([r[key] for r in have]), window)
+                steps = np.array([r["step"] for r in have])
+                axis.plot(steps[len(steps) - len(values) :], values, label=label)
+        axis.set_ylabel(ylabel)
+        axis.legend(loc="upper right")
     if metrics:
         axes[2].plot([m["step"] for m in metrics], [m["face_rate"] for m in metrics], "o-", label="generated")
         real = metrics[-1].get("real_face_rate")

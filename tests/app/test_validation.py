@@ -21,8 +21,8 @@ def bad_post(client: TestClient, path: str, body: object) -> dict:
     [
         ({"latents": [[0.1] * (TINY.latent_dim - 1)]}, "body.latents.0", f"exactly {TINY.latent_dim} items"),
         ({"latents": [GOOD, [0.1] * 3]}, "body.latents.1", "the model's latent size"),
-        ({"latents": [[11.0] + GOOD[1:]]}, "body.latents.0.0", "less than or equal to 10"),
-        ({"latents": [[-10.5] + GOOD[1:]]}, "body.latents.0.0", "greater than or equal to -10"),
+        ({"latents": [[11.0, *GOOD[1:]]]}, "body.latents.0.0", "less than or equal to 10"),
+        ({"latents": [[-10.5, *GOOD[1:]]]}, "body.latents.0.0", "greater than or equal to -10"),
         ({"latents": []}, "body.latents", "at least 1 item"),
         ({"seeds": [-1]}, "body.seeds.0", "greater than or equal to 0"),
         ({"seeds": [2**63]}, "body.seeds.0", "less than or equal to 9223372036854775807"),

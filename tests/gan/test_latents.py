@@ -36,7 +36,7 @@ def test_seed_bounds() -> None:
 
 
 def test_player_seed_is_documented_sha256_prefix() -> None:
-    expected = int.from_bytes(hashlib.sha256("player-1".encode()).digest()[:8], "big") & MAX_SEED
+    expected = int.from_bytes(hashlib.sha256(b"player-1").digest()[:8], "big") & MAX_SEED
     assert player_seed("player-1") == expected
     assert 0 <= player_seed("ü" * 128) <= MAX_SEED
     assert player_seed("a") != player_seed("b")

@@ -46,7 +46,10 @@ class FaceDetector:
         import cv2  # optional dependency of training only
 
         self._cv2 = cv2
-        self._cascade = cv2.CascadeClassifier(str(self.cascade_path))
+        try:
+            self._cascade = cv2.CascadeClassifier(str(self.cascade_path))
+        except (cv2.error, SystemError) as exc:
+            raise MetricUnavailable(f"face metric: {self.cascade_path} is not an OpenCV cascade file") from exc
         if self._cascade.empty():
             raise MetricUnavailable(f"face metric: {self.cascade_path} is not an OpenCV cascade file")
 

@@ -1,0 +1,239 @@
+"""A few real training steps per preset, exact resume, export into the service, CLI errors, Ctrl-C, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from gan.checkpoint import load_generator
+from gan.networks import count_parameters
+from training.cli import main
+from training.config import TrainConfig
+from training.export import export_run
+from training.loop import resume_config, train
+from training.snapshot import load_snapshot
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("preset", ["dcgan-32", "dcgan-64", "sngan-64"])
+def test_each_preset_trains_and_writes_its_outputs(
+    preset: str, tiny_config: Callable[..., TrainConfig], tmp_path: Path
+) -> None:
+    config = tiny_config(preset, max_steps=4)  # 16 images / batch 8: two epochs
+    run = train(config)
+    names = {p.name for p in run.iterdir()}
+    assert {"config.json", "data.json", "environment.json", "stats.jsonl", "snapshot.pt", "log.txt"} <= names
+    assert {"losses.png", "evolution.gif"} <= names
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch-0001.png", "epoch-0002.png"]
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert all(torch.isfinite(torch.tensor([v for k, v in r.items() if k.startswith("loss")])).all() for r in rows)
+    d_steps = [r["step"] for r in rows if "loss_d" in r]
+    assert d_steps == ([1, 3] if preset == "dcgan-32" else [1, 2, 3, 4])  # the 32px recipe updates D half as often
+    snapshot = load_snapshot(run / "snapshot.pt")
+    assert snapshot["step"] == 4 and snapshot["epoch"] == 2
+    assert (snapshot["g_ema"] != {}) == (preset == "sngan-64")
+
+
+def _states(run: Path) -> dict:
+    snap = load_snapshot(run / "snapshot.pt")
+    return {k: snap[k] for k in ("g", "d", "g_ema", "opt_g", "opt_d", "step", "epoch", "batch_in_epoch")}
+
+
+def _assert_same(a: object, b: object, where: str = "") -> None:
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    else:
+        assert a == b, where
+
+
+@pytest.mark.parametrize("preset", ["dcgan-32", "sngan-64"])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
+    preset: str, tiny_config: Callable[..., TrainConfig]
+) -> None:
+    # stop mid-epoch (step 3 of 2-step epochs) so the data order and the step seeds must be restored
+    straight = train(tiny_config(preset, max_steps=5, run_name="straight"))
+    interrupted = train(tiny_config(preset, max_steps=3, run_name="resumed"))
+    resumed = train(resume_config(interrupted, {"max_steps": 5}), resume=interrupted)
+    _assert_same(_states(straight), _states(resumed))
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tiny_config: Callable[..., TrainConfig]) -> None:
+    a = _states(train(tiny_config(max_steps=2, run_name="a")))
+    b = _states(train(tiny_config(max_steps=2, run_name="b")))
+    c = _states(train(tiny_config(max_steps=2, run_name="c", seed=1)))
+    _assert_same(a["g"], b["g"])
+    assert not torch.equal(a["g"]["stem.0.weight"], c["g"]["stem.0.weight"])
+
+
+def test_export_loads_in_the_service(tiny_config: Callable[..., TrainConfig], tmp_path: Path) -> None:
+    run = train(tiny_config("sngan-64", max_steps=2, notes="test run"))
+    out = tmp_path / "weights" / "exported.safetensors"
+    info = export_run(run, out)
+    card = info.card
+    assert card["recipe"]["preset"] == "sngan-64" and card["training"]["steps"] == 2
+    assert card["training"]["images_seen"] == 16 and card["data"]["images"] == 16
+    assert card["notes"] == "test run" and card["training"]["device"].startswith("cpu")
+    generator, loaded = load_generator(out)
+    assert out.stat().st_size < 2 * count_parameters(generator) + 20_000  # stored as fp16
+    assert loaded.model_version == info.model_version
+    settings = Settings(_env_file=None, weights_path=out, device="cpu", warmup=False)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/model").json()["card"]["recipe"]["loss"] == "hinge"
+        r = client.get("/avatars/3.png")
+        assert r.status_code == 200 and r.headers["x-model-version"] == info.model_version
+
+
+def test_export_bakes_spectral_norm_of_the_32px_recipe(tiny_config: Callable[..., TrainConfig], tmp_path: Path) -> None:
+    run = train(tiny_config("dcgan-32", max_steps=2))
+    generator, info = load_generator(export_run(run, tmp_path / "g32.safetensors").path)
+    assert info.config.resolution == 32
+    assert generator(torch.randn(2, info.config.latent_dim)).shape == (2, 3, 32, 32)
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(args)
+    return code, capsys.readouterr().err
+
+
+def test_cli_missing_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, err = run_cli(["train", "--data", str(tmp_path / "nowhere"), "--set", f"out_dir={tmp_path}"], capsys)
+    assert code == 2 and err.strip() == f"error: {tmp_path / 'nowhere'}: no such file or folder"
+
+
+def test_cli_folder_without_images(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    code, err = run_cli(["train", "--data", str(tmp_path / "empty"), "--set", f"out_dir={tmp_path}/runs"], capsys)
+    assert code == 2 and "empty: no usable images" in err
+
+
+def test_cli_only_corrupt_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "face.jpg").write_bytes(b"\xff\xd8\xff not really")
+    code, err = run_cli(["train", "--data", str(tmp_path / "bad"), "--set", f"out_dir={tmp_path}/runs"], capsys)
+    assert code == 2 and "none decodable" in err
+
+
+def test_cli_unknown_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--preset", "stylegan3"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'stylegan3'" in capsys.readouterr().err
+
+
+def test_cli_wrong_resolution_and_unknown_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run_cli(["train", "--set", "resolution=48"], capsys)
+    assert code == 2 and "resolution must be one of (16, 32, 64, 128, 256)" in err
+    code, err = run_cli(["train", "--set", "colour=blue"], capsys)
+    assert code == 2 and "unknown setting 'colour'" in err
+
+
+def test_cli_fewer_images_than_a_batch(capsys: pytest.CaptureFixture[str], faces64: Path, tmp_path: Path) -> None:
+    code, err = run_cli(
+        ["train", "--data", str(faces64), "--set", "batch_size=64", "--set", f"out_dir={tmp_path}"], capsys
+    )
+    assert code == 2 and "16 images is fewer than one batch of 64" in err
+
+
+def test_cli_resume_of_a_folder_without_snapshot(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, err = run_cli(["train", "--resume", str(tmp_path)], capsys)
+    assert code == 2 and "config.json" in err
+
+
+def test_cli_sample_and_evaluate(
+    tiny_config: Callable[..., TrainConfig], tmp_path: Path, faces64: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = train(tiny_config(max_steps=2))
+    weights = tmp_path / "g.safetensors"
+    export_run(run, weights)
+    assert main(["sample", str(weights), "--out", str(tmp_path / "grid.png"), "--n", "9"]) == 0
+    assert main(["sample", str(weights), "--out", str(tmp_path / "walk.png"), "--interpolate", "1", "2"]) == 0
+    assert (tmp_path / "grid.png").stat().st_size > 0 and (tmp_path / "walk.png").stat().st_size > 0
+    import cv2
+
+    cascade = str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml")
+    out = tmp_path / "eval"
+    code = main(
+        ["evaluate", str(weights), "--data", str(faces64), "--out", str(out), "--samples", "8", "--cascade", cascade]
+    )
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["samples"] == 8 and 0 <= metrics["face_rate"] <= 1 and "real_face_rate" in metrics
+    assert {p.name for p in out.iterdir()} == {
+        "metrics.json",
+        "samples.png",
+        "real-vs-generated.png",
+        "interpolation.png",
+    }
+    code, err = run_cli(["evaluate", str(weights), "--cascade", str(tmp_path / "none.xml")], capsys)
+    assert code == 2 and "none.xml not found" in err
+    code, err = run_cli(["evaluate", str(weights), "--data", str(faces64), "--fid"], capsys)
+    assert code == 2 and "no Inception weights" in err
+
+
+# ------------------------------------------------------------------------------ processes
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_snapshot_before_exiting(faces64: Path, tmp_path: Path) -> None:
+    cmd = [
+        sys.executable, "-m", "training", "train", "--preset", "sngan-64", "--data", str(faces64),
+        "--set", "g_channels=8", "--set", "d_channels=8", "--set", "batch_size=8", "--set", "epochs=100000",
+        "--set", "eval_every=0", "--set", f"out_dir={tmp_path}", "--set", "run_name=run", "--set", "log_every=1",
+    ]  # fmt: skip
+    process = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stats = tmp_path / "run" / "stats.jsonl"
+    deadline = time.monotonic() + 120
+    while not (stats.exists() and len(stats.read_text().splitlines()) >= 3):
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read() if process.stdout else ""
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert "stop requested" in output and "training stopped (interrupted)" in output
+    snapshot = load_snapshot(tmp_path / "run" / "snapshot.pt")
+    assert snapshot["step"] >= 3
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(faces64: Path, tmp_path: Path) -> None:
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+        "-m", "training", "train", "--preset", "sngan-64", "--data", str(faces64),
+        "--set", "g_channels=8", "--set", "d_channels=8", "--set", "batch_size=8", "--set", "max_steps=4",
+        "--set", "eval_every=0", "--set", f"out_dir={tmp_path}", "--set", "run_name=ddp", "--set", "log_every=1",
+    ]  # fmt: skip
+    result = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = tmp_path / "ddp"
+    environment = json.loads((run / "environment.json").read_text())
+    assert environment["processes"] == 2
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]  # one writer: rank 0
+    snapshot = load_snapshot(run / "snapshot.pt")
+    assert snapshot["step"] == 4 and snapshot["epoch"] == 2  # global batch 8 = 2 ranks x 4
+    assert "all 2 ranks agree on the generator weights" in result.stdout + result.stderr

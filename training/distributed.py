@@ -60,6 +60,15 @@ def any_rank(flag: bool, world: World, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def from_main(value: object, world: World) -> object:
+    """Rank 0's `value` on every rank: choices such as the run folder must not race or differ."""
+    if not world.distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)  # pickles only values this program made itself, never a file
+    return box[0]
+
+
 def close_world(world: World) -> None:
     if world.distributed and dist.is_initialized():
         dist.destroy_process_group()

@@ -29,7 +29,7 @@ from gan.networks import Discriminator, Generator, add_spectral_norm, init_dcgan
 from training.augment import Transform, diff_augment, parse_policy
 from training.config import ConfigError, TrainConfig, load_run_config
 from training.data import ImageSet, load_images, to_model_range
-from training.distributed import World, any_rank, close_world, init_world, weights_agree
+from training.distributed import World, any_rank, close_world, from_main, init_world, weights_agree
 from training.ema import accumulate, ema_decay_at, recalibrate_batchnorm, requires_grad
 from training.losses import d_bce_loss, d_hinge_loss, d_r1_penalty, g_hinge_loss, g_nonsaturating_loss
 from training.metrics.face_detection import FaceDetector, MetricUnavailable, resolve_cascade
@@ -323,8 +323,14 @@ def new_run_dir(config: TrainConfig) -> Path:
 def train(config: TrainConfig, resume: Path | None = None) -> Path:
     """Train until the epochs, max_steps or max_minutes run out, or Ctrl-C; returns the run folder."""
     world, device = init_world(config.device)
-    run_dir = resume if resume is not None else new_run_dir(config)
     handler: logging.Handler | None = None
+    try:
+        # rank 0 names and checks the folder before anyone writes into it; the others follow its choice
+        run_dir = resume if resume is not None else (new_run_dir(config) if world.is_main else None)
+        run_dir = Path(str(from_main(str(run_dir), world)))
+    except BaseException:
+        close_world(world)
+        raise
     if world.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         config.save(run_dir / "config.json")

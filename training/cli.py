@@ -78,6 +78,18 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cascade", help="lbpcascade_animeface.xml for --evaluate")
 
 
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="small copies of a run's evolution GIF and loss plot, for docs",
+        description="Write evolution.gif (downscaled, fewer frames) and losses.png of a run into a folder.",
+    )
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="folder to write into (e.g. docs/images)")
+    p.add_argument("--frames", type=int, default=24, help="most GIF frames (first and last always kept)")
+    p.add_argument("--scale", type=float, default=0.5, help="GIF frame scale (0.5: 64 px grids become 32 px)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -86,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_sample(sub)
     _add_export(sub)
+    _add_report(sub)
     sub.add_parser("presets", help="print the presets and their settings")
     return parser
 
@@ -193,6 +206,22 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(json.dumps(info.as_dict(), indent=2))
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from training.visualize import evolution_gif, loss_plot
+
+    grids = sorted((args.run_dir / "samples").glob("epoch-*.png"))
+    if not grids:
+        raise ConfigError(f"{args.run_dir}: no samples/epoch-*.png (is this a run folder that finished an epoch?)")
+    if args.frames < 2 or not 0 < args.scale <= 1:
+        raise ConfigError("--frames must be >= 2 and --scale in (0, 1]")
+    written = [
+        evolution_gif(grids, args.out / "evolution.gif", max_frames=args.frames, scale=args.scale),
+        loss_plot(args.run_dir / "stats.jsonl", args.out / "losses.png", args.run_dir / "metrics.jsonl"),
+    ]
+    for path in filter(None, written):
+        logger.info("wrote %s (%d KB)", path, path.stat().st_size // 1024)
+
+
 def cmd_presets(_: argparse.Namespace) -> None:
     print(json.dumps(PRESETS, indent=2))
 
@@ -202,6 +231,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "sample": cmd_sample,
     "export": cmd_export,
+    "report": cmd_report,
     "presets": cmd_presets,
 }
 

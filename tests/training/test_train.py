@@ -193,6 +193,22 @@ def test_cli_sample_and_evaluate(
     assert code == 2 and "no Inception weights" in err
 
 
+def test_cli_report_writes_small_docs_pictures(
+    tiny_config: Callable[..., TrainConfig], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = train(tiny_config(max_steps=4))  # two epochs: two grids
+    out = tmp_path / "docs"
+    assert main(["report", str(run), "--out", str(out), "--scale", "0.5"]) == 0
+    from PIL import Image
+
+    with Image.open(out / "evolution.gif") as gif, Image.open(run / "samples" / "epoch-0001.png") as grid:
+        assert gif.n_frames == 2
+        assert gif.width == round(grid.width * 0.5)
+    assert (out / "losses.png").stat().st_size > 0
+    code, err = run_cli(["report", str(tmp_path / "nowhere"), "--out", str(out)], capsys)
+    assert code == 2 and "no samples/epoch-*.png" in err
+
+
 # ------------------------------------------------------------------------------ processes
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
 # `docker compose up training`: train on /data, write the run to /runs, export the generator to /weights.
-# Configure with environment variables (see docker-compose.yml) or a mounted TOML file in TRAIN_CONFIG.
+# Configure with environment variables (see docker-compose.yml) or a mounted TOML/YAML file in TRAIN_CONFIG;
+# TRAIN_DATA_DIR, TRAIN_RUNS_DIR and TRAIN_WEIGHTS_DIR move the three folders (tests use them).
+# Order of precedence, as in `python -m training train`: preset, then the file, then --set.
 set -euo pipefail
 
-run_name="${TRAIN_RUN_NAME:-$(date -u +%Y%m%d-%H%M%S)-${TRAIN_PRESET:-sngan-64}}"
-export_to="/weights/${TRAIN_EXPORT_NAME:-retrained.safetensors}"
+data_dir="${TRAIN_DATA_DIR:-/data}"
+runs_dir="${TRAIN_RUNS_DIR:-/runs}"
+run_name="${TRAIN_RUN_NAME:-$(date -u +%Y%m%d-%H%M%S)-${TRAIN_PRESET:-train}}"
+run_dir="${runs_dir}/${run_name}"
+export_to="${TRAIN_WEIGHTS_DIR:-/weights}/${TRAIN_EXPORT_NAME:-retrained.safetensors}"
 
-args=(train --data /data --set out_dir=/runs --set "run_name=${run_name}")
-if [[ -n "${TRAIN_CONFIG:-}" ]]; then args+=(--config "${TRAIN_CONFIG}"); fi
-if [[ -n "${TRAIN_PRESET:-}" ]]; then args+=(--preset "${TRAIN_PRESET}"); fi
-if [[ -n "${TRAIN_MAX_MINUTES:-}" ]]; then args+=(--set "max_minutes=${TRAIN_MAX_MINUTES}"); fi
-if [[ -n "${AVATARS_CASCADE:-}" && -f "${AVATARS_CASCADE}" ]]; then args+=(--set "cascade=${AVATARS_CASCADE}"); fi
-# extra settings, e.g. TRAIN_SET="epochs=50 g_channels=32"
-for setting in ${TRAIN_SET:-}; do args+=(--set "${setting}"); done
+# extra settings, space-separated: TRAIN_SET="epochs=50 g_channels=32"
+read -r -a extra <<< "${TRAIN_SET:-}"
+settings=()
+if [[ -n "${TRAIN_MAX_MINUTES:-}" ]]; then settings+=(--set "max_minutes=${TRAIN_MAX_MINUTES}"); fi
+for setting in "${extra[@]}"; do settings+=(--set "${setting}"); done
 
-if [[ -f "/runs/${run_name}/snapshot.pt" ]]; then
-  python -m training train --resume "/runs/${run_name}"  # restarted container: continue, do not start over
+if [[ -f "${run_dir}/snapshot.pt" ]]; then
+  # a restarted container with a fixed TRAIN_RUN_NAME: continue the run, do not start over
+  python -m training train --resume "${run_dir}" "${settings[@]}"
 else
-  python -m training "${args[@]}"
+  args=(train --data "${data_dir}" --set "out_dir=${runs_dir}" --set "run_name=${run_name}")
+  if [[ -n "${TRAIN_PRESET:-}" ]]; then args+=(--preset "${TRAIN_PRESET}"); fi
+  if [[ -n "${TRAIN_CONFIG:-}" ]]; then args+=(--config "${TRAIN_CONFIG}"); fi
+  if [[ -n "${AVATARS_CASCADE:-}" && -f "${AVATARS_CASCADE}" ]]; then args+=(--set "cascade=${AVATARS_CASCADE}"); fi
+  python -m training "${args[@]}" "${settings[@]}"
 fi
 
-export_args=(export "/runs/${run_name}" --out "${export_to}")
+export_args=(export "${run_dir}" --out "${export_to}")
 if [[ -n "${AVATARS_CASCADE:-}" && -f "${AVATARS_CASCADE}" ]]; then
   export_args+=(--evaluate --cascade "${AVATARS_CASCADE}")
 fi

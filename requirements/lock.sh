@@ -10,7 +10,11 @@ for kind in serve train; do
   {
     echo "# Exact versions for the $kind image (linux x86_64, CPython 3.11): the closure of \`pip install $spec\`."
     echo "# Regenerate with requirements/lock.sh after changing pyproject.toml."
-    "$venv/bin/pip" freeze --exclude-editable | grep -v '^anime-avatars'
+    # --all keeps setuptools (torch requires it at run time); pip itself is the image's own
+    "$venv/bin/pip" freeze --all --exclude-editable | grep -vE '^(anime-avatars|pip|wheel)=='
   } > "requirements/$kind.txt"
   rm -rf "$venv"
 done
+# the wheel stage's build backend: the same setuptools as the images
+grep '^setuptools==' requirements/serve.txt > /dev/null  # fails loudly if the pin went missing
+sed -i "s/^setuptools==.*/$(grep '^setuptools==' requirements/serve.txt)/" requirements/build.txt

@@ -7,11 +7,17 @@ const $ = (id) => document.getElementById(id);
 const state = {
   pins: [], // {id, kind: "seed" | "latent", seed, latent, truncation, label, thumb}
   nextPin: 1,
-  latentDim: null,
+  gridTruncation: 1,
+  gridUrls: [], // object URLs of the grid's images, released when the grid is redrawn
 };
 
 // ------------------------------------------------------------------------------------ API access
-class ApiError extends Error {}
+class ApiError extends Error {
+  constructor(message, field = null) {
+    super(message);
+    this.field = field; // the id of the input to fix, if the problem is one
+  }
+}
 
 function plain(message) {
   // "query.n: Input should be less than or equal to 256" -> "n: Input should be ..."
@@ -49,6 +55,11 @@ async function imageUrl(path, options) {
   return URL.createObjectURL(blob);
 }
 
+function release(url) {
+  // free an image we no longer show, unless a pin still uses it as its thumbnail
+  if (url && url.startsWith("blob:") && !state.pins.some((p) => p.thumb === url)) URL.revokeObjectURL(url);
+}
+
 function postJson(body, accept = "application/json") {
   return { method: "POST", headers: { "Content-Type": "application/json", Accept: accept }, body: JSON.stringify(body) };
 }
@@ -56,13 +67,14 @@ function postJson(body, accept = "application/json") {
 // ------------------------------------------------------------------------------------- messages
 function say(text, kind = "error") {
   const box = $("message");
-  box.textContent = text;
   box.className = `message ${kind === "info" ? "info" : ""}`;
-  box.hidden = false;
+  box.hidden = false; // shown first, then filled, so screen readers announce the new text
+  $("message-text").textContent = text;
 }
 
 function clearMessage() {
   $("message").hidden = true;
+  for (const field of document.querySelectorAll('[aria-invalid="true"]')) field.removeAttribute("aria-invalid");
 }
 
 async function guarded(task) {
@@ -71,6 +83,10 @@ async function guarded(task) {
     await task();
   } catch (error) {
     say(error instanceof ApiError ? error.message : `Unexpected problem: ${error.message}`);
+    if (error.field) {
+      $(error.field).setAttribute("aria-invalid", "true");
+      $(error.field).focus();
+    }
   }
 }
 
@@ -78,14 +94,14 @@ async function guarded(task) {
 function readGridControls() {
   const count = Number($("count").value);
   if (!Number.isInteger(count) || count < 1 || count > 256) {
-    throw new ApiError("Count must be a whole number from 1 to 256.");
+    throw new ApiError("Count must be a whole number from 1 to 256.", "count");
   }
   const seedText = $("seed").value.trim();
   if (!/^\d+$/.test(seedText) || BigInt(seedText) > MAX_SEED) {
-    throw new ApiError(`First seed must be a whole number from 0 to ${MAX_SEED}.`);
+    throw new ApiError(`First seed must be a whole number from 0 to ${MAX_SEED}.`, "seed");
   }
   const seed = BigInt(seedText);
-  if (seed + BigInt(count) - 1n > MAX_SEED) throw new ApiError("First seed is too large for that many avatars.");
+  if (seed + BigInt(count) - 1n > MAX_SEED) throw new ApiError("First seed is too large for that many avatars.", "seed");
   return { count, seed, truncation: Number($("truncation").value), size: Number($("size").value) };
 }
 
@@ -100,6 +116,9 @@ async function renderGrid() {
   grid.style.setProperty("--tile", `${Math.min(size, 128)}px`);
   grid.setAttribute("aria-busy", "true");
   grid.replaceChildren();
+  state.gridUrls.forEach(release);
+  state.gridUrls = [];
+  state.gridTruncation = truncation;
   const loads = [];
   for (let i = 0; i < count; i += 1) {
     const tileSeed = (seed + BigInt(i)).toString();
@@ -107,8 +126,7 @@ async function renderGrid() {
     button.type = "button";
     button.className = "tile";
     button.dataset.seed = tileSeed;
-    button.setAttribute("aria-pressed", String(isPinned(tileSeed, truncation)));
-    button.setAttribute("aria-label", `Avatar ${tileSeed}: pin`);
+    markTile(button, isPinned(tileSeed, truncation));
     const img = document.createElement("img");
     img.alt = `Avatar for seed ${tileSeed}`;
     img.width = size;
@@ -117,9 +135,12 @@ async function renderGrid() {
     label.className = "seed";
     label.textContent = tileSeed;
     button.append(img, label);
-    button.addEventListener("click", () => guarded(() => pinSeed(tileSeed, truncation, button)));
+    button.addEventListener("click", () => guarded(() => togglePin(tileSeed, truncation)));
     grid.append(button);
-    loads.push(imageUrl(avatarPath(tileSeed, size, truncation)).then((url) => { img.src = url; }));
+    loads.push(imageUrl(avatarPath(tileSeed, size, truncation)).then((url) => {
+      state.gridUrls.push(url);
+      img.src = url;
+    }));
   }
   const results = await Promise.allSettled(loads);
   grid.setAttribute("aria-busy", "false");
@@ -144,18 +165,34 @@ function randomPage() {
 }
 
 // ------------------------------------------------------------------------------------- pinning
-function isPinned(seed, truncation) {
-  return state.pins.some((p) => p.kind === "seed" && p.seed === seed && p.truncation === truncation);
+function findPin(seed, truncation) {
+  return state.pins.find((p) => p.kind === "seed" && p.seed === seed && p.truncation === truncation);
 }
 
-async function pinSeed(seed, truncation, button) {
-  if (isPinned(seed, truncation)) {
-    say(`Avatar ${seed} is already pinned.`, "info");
+function isPinned(seed, truncation) {
+  return findPin(seed, truncation) !== undefined;
+}
+
+function markTile(button, pinned) {
+  button.setAttribute("aria-pressed", String(pinned));
+  button.setAttribute("aria-label", `Avatar ${button.dataset.seed}: ${pinned ? "pinned, press to unpin" : "pin"}`);
+}
+
+function markTiles() {
+  for (const button of document.querySelectorAll("#grid .tile")) {
+    markTile(button, isPinned(button.dataset.seed, state.gridTruncation));
+  }
+}
+
+async function togglePin(seed, truncation) {
+  const pinned = findPin(seed, truncation);
+  if (pinned) {
+    removePin(pinned.id);
+    say(`Unpinned seed ${seed}.`, "info");
     return;
   }
   const thumb = await imageUrl(avatarPath(seed, 128, truncation));
   addPin({ kind: "seed", seed, truncation, label: `seed ${seed}${truncation < 1 ? ` (ψ ${truncation})` : ""}`, thumb });
-  if (button) button.setAttribute("aria-pressed", "true");
 }
 
 function addPin(pin) {
@@ -165,8 +202,28 @@ function addPin(pin) {
 }
 
 function removePin(id) {
+  const pin = state.pins.find((p) => p.id === id);
   state.pins = state.pins.filter((p) => p.id !== id);
+  if (pin && pin.thumb !== $("blend-image").src) release(pin.thumb);
   renderPins();
+}
+
+async function copyText(text) {
+  // the Clipboard API needs a secure context (https or localhost); elsewhere fall back to a selection
+  if (navigator.clipboard && window.isSecureContext) {
+    await navigator.clipboard.writeText(text);
+    return true;
+  }
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.style.position = "fixed";
+  area.style.opacity = "0";
+  document.body.append(area);
+  area.select();
+  const copied = document.execCommand("copy");
+  area.remove();
+  return copied;
 }
 
 async function latentOf(pin) {
@@ -192,6 +249,7 @@ async function downloadPin(pin, size) {
   document.body.append(link);
   link.click();
   link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000); // the download has the bytes by then
 }
 
 function actionButton(text, label, handler) {
@@ -221,8 +279,8 @@ function renderPins() {
     actions.className = "actions";
     if (pin.kind === "seed") {
       actions.append(actionButton("Copy seed", `Copy seed ${pin.seed}`, async () => {
-        await navigator.clipboard.writeText(pin.seed);
-        say(`Seed ${pin.seed} copied.`, "info");
+        const copied = await copyText(pin.seed).catch(() => false);
+        say(copied ? `Seed ${pin.seed} copied.` : `This browser did not allow copying; the seed is ${pin.seed}.`, "info");
       }));
     }
     for (const size of [64, 128, 256]) {
@@ -236,6 +294,7 @@ function renderPins() {
   $("pin-count").textContent = String(state.pins.length);
   $("pins-empty").hidden = state.pins.length > 0;
   refreshPinSelects();
+  markTiles();
 }
 
 function refreshPinSelects() {
@@ -244,6 +303,7 @@ function refreshPinSelects() {
     const optional = select.id === "blend-c";
     select.replaceChildren();
     if (optional) select.append(new Option("(none)", ""));
+    else if (state.pins.length === 0) select.append(new Option("pin an avatar", ""));
     for (const pin of state.pins) select.append(new Option(`#${pin.id} ${pin.label}`, String(pin.id)));
     if ([...select.options].some((o) => o.value === previous)) select.value = previous;
   }
@@ -267,15 +327,19 @@ function pinById(selectId, required = true) {
 async function interpolatePins() {
   const a = pinById("walk-a");
   const b = pinById("walk-b");
-  if (a.id === b.id) throw new ApiError("Pick two different pinned avatars to interpolate between.");
+  if (a.id === b.id) throw new ApiError("Pick two different pinned avatars to interpolate between.", "walk-b");
   const steps = Number($("walk-steps").value);
-  if (!Number.isInteger(steps) || steps < 2 || steps > 64) throw new ApiError("Steps must be a whole number from 2 to 64.");
+  if (!Number.isInteger(steps) || steps < 2 || steps > 64) {
+    throw new ApiError("Steps must be a whole number from 2 to 64.", "walk-steps");
+  }
   const [start, end] = await Promise.all([latentOf(a), latentOf(b)]);
   const request = { start, end, steps, mode: $("walk-mode").value, size: 128 };
   const [strip, gif] = await Promise.all([
     imageUrl("/interpolate", postJson({ ...request, format: "png" }, "image/png")),
     imageUrl("/interpolate", postJson({ ...request, format: "gif", frame_ms: 100 }, "image/gif")),
   ]);
+  release($("walk-strip").src);
+  release($("walk-gif").src);
   $("walk-strip").src = strip;
   $("walk-gif").src = gif;
   $("walk-strip-download").href = strip;
@@ -299,34 +363,64 @@ async function blendPins() {
     return Math.max(-10, Math.min(10, value)); // the API accepts |x| <= 10
   });
   const url = await imageUrl("/avatars", postJson({ latents: [mixed], size: 256 }, "image/png"));
+  release($("blend-image").src);
   $("blend-image").src = url;
   $("blend-result").hidden = false;
-  const label = terms.map(([pin, w], k) => `${k && w >= 0 ? "+" : ""}${w}×#${pin.id}`).join(" ");
+  // "#1 − #2 + #3", or with weights "0.5×#1 + 0.5×#2"
+  const label = terms
+    .map(([pin, w], k) => {
+      const sign = w < 0 ? "− " : k ? "+ " : "";
+      const size = Math.abs(w) === 1 ? "" : `${Math.abs(w)}×`;
+      return `${sign}${size}#${pin.id}`;
+    })
+    .join(" ");
   lastBlend = { kind: "latent", latent: mixed, truncation: 1, label: `blend ${label}`, thumb: url };
 }
 
 // --------------------------------------------------------------------------------- model card
-async function loadModel() {
-  const model = await (await api("/model")).json();
-  state.latentDim = model.generator.latent_dim;
+function duration(seconds) {
+  const minutes = Math.round(seconds / 60);
+  return minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+function percent(value) {
+  return `${(value * 100).toFixed(1)}%`;
+}
+
+function cardRows(model) {
   const card = model.card || {};
-  const metrics = card.metrics || {};
+  const recipe = card.recipe || {};
+  const data = card.data || {};
   const training = card.training || {};
+  const metrics = card.metrics || {};
+  const side = model.generator.resolution;
   const rows = [
     ["Version", model.model_version],
-    ["Resolution", `${model.generator.resolution} × ${model.generator.resolution}`],
+    ["Resolution", `${side} × ${side} px (larger sizes are upscaled)`],
     ["Latent size", model.generator.latent_dim],
-    ["Recipe", card.recipe ? card.recipe.preset : "—"],
-    ["Training data", card.data ? `${card.data.images ?? "?"} images (${card.data.source ?? "?"})` : "—"],
-    ["Trained", training.steps ? `${training.steps} steps on ${training.device ?? "?"}` : "—"],
+    ["Recipe", recipe.preset ? [recipe.preset, recipe.loss && `${recipe.loss} loss`].filter(Boolean).join(", ") : "—"],
+    ["Training data", data.images ? `${data.images.toLocaleString("en")} images${data.source ? ` (${data.source})` : ""}` : "—"],
+    ["Trained", training.steps
+      ? [`${training.steps.toLocaleString("en")} steps${training.epochs ? ` (${training.epochs} epochs)` : ""}`,
+        training.device && `on ${training.device}`, training.wall_time_s && duration(training.wall_time_s)]
+        .filter(Boolean).join(", ")
+      : "—"],
     ["Face rate", metrics.face_rate !== undefined
-      ? `${(metrics.face_rate * 100).toFixed(1)}% (real images ${((metrics.real_face_rate ?? 0) * 100).toFixed(1)}%)` : "—"],
-    ["Created", card.created ?? "—"],
-    ["Runs on", `${model.runtime.device} (${model.runtime.dtype})`],
+      ? `${percent(metrics.face_rate)}${metrics.real_face_rate !== undefined ? ` (real images ${percent(metrics.real_face_rate)})` : ""}`
+      : "—"],
   ];
+  if (metrics.fid !== undefined) rows.push(["FID", Number(metrics.fid).toFixed(1)]);
+  if (card.notes) rows.push(["Notes", card.notes]);
+  if (card.data_license) rows.push(["Data", card.data_license]);
+  rows.push(["Created", card.created ?? "—"], ["Runs on", `${model.runtime.device} (${model.runtime.dtype})`]);
+  return rows;
+}
+
+async function loadModel() {
+  const model = await (await api("/model")).json();
   const list = $("card");
   list.replaceChildren();
-  for (const [name, value] of rows) {
+  for (const [name, value] of cardRows(model)) {
     const dt = document.createElement("dt");
     dt.textContent = name;
     const dd = document.createElement("dd");
@@ -346,6 +440,7 @@ function restoreFromHash() {
 }
 
 function wire() {
+  $("message-close").addEventListener("click", clearMessage);
   $("grid-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(renderGrid); });
   $("prev").addEventListener("click", () => guarded(() => shiftPage(-1)));
   $("next").addEventListener("click", () => guarded(() => shiftPage(1)));
@@ -363,6 +458,7 @@ function wire() {
 
 wire();
 restoreFromHash();
+renderPins();
 guarded(async () => {
   await Promise.all([loadModel(), renderGrid()]);
 });

@@ -401,7 +401,7 @@ function cardRows(model) {
     ["Recipe", recipe.preset ? [recipe.preset, recipe.loss && `${recipe.loss} loss`].filter(Boolean).join(", ") : "—"],
     ["Training data", data.images ? `${data.images.toLocaleString("en")} images${data.source ? ` (${data.source})` : ""}` : "—"],
     ["Trained", training.steps
-      ? [`${training.steps.toLocaleString("en")} steps${training.epochs ? ` (${training.epochs} epochs)` : ""}`,
+      ? [`${training.steps.toLocaleString("en")} steps${training.epochs ? ` (${training.epochs} epoch${training.epochs === 1 ? "" : "s"})` : ""}`,
         training.device && `on ${training.device}`, training.wall_time_s && duration(training.wall_time_s)]
         .filter(Boolean).join(", ")
       : "—"],

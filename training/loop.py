@@ -305,7 +305,7 @@ def describe_environment(device: torch.device, world: World) -> dict[str, Any]:
     """Where the run trained, for the model card (GPU time = wall time x accelerators)."""
     on_gpu = device.type == "cuda"
     return {
-        "device": torch.cuda.get_device_name(device) if on_gpu else f"cpu ({torch.get_num_threads()} threads)",
+        "device": torch.cuda.get_device_name(device) if on_gpu else f"cpu, torch threads: {torch.get_num_threads()}",
         "accelerators": world.size if on_gpu else 0,
         "processes": world.size,
         "torch": torch.__version__,

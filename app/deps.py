@@ -1,4 +1,9 @@
-"""Typed dependencies shared by the routes."""
+"""Typed dependencies shared by the routes.
+
+All are `async def` although none awaits: FastAPI runs a plain `def` dependency in its thread pool,
+a thread hop per dependency per request (three on POST /avatars), which cost more CPU than the
+rest of the request's HTTP handling under load (docs/benchmarks.md). These never block.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +17,15 @@ from app.errors import invalid
 from app.service import AvatarService
 
 
-def get_service(request: Request) -> AvatarService:
+async def get_service(request: Request) -> AvatarService:
     return request.app.state.service
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """POST bodies must be declared JSON: anything else is a 422 that says so (not a parse error)."""
     header = request.headers.get("content-type")
     if header is None:

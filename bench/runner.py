@@ -1,0 +1,480 @@
+"""The benchmark plan: ceilings, tuning, scenarios, batching off, the LitServe peer, memory, overload.
+
+Everything is measured in one run on one machine, in this order, one server at a time so that no
+two servers ever share the CPU:
+
+1. ceilings without HTTP (`bench.ceilings`);
+2. tuning: each candidate setting of our service and of the peer, the same grid shape for both
+   (batch wait x torch threads), one seed at each of `tune_concurrencies`; the candidate with the
+   best mean throughput relative to the best at each concurrency is kept (so neither the
+   latency-bound concurrency 1 nor the throughput-bound 32 alone decides);
+3. our service at its best setting: a soak of `soak_requests` one-seed requests (RSS before,
+   midway and after), one seed at each concurrency, 16 seeds, a 25-avatar grid, an interpolation;
+4. the same service with `max_batch_size=1` (batching off), one seed at each concurrency;
+5. the peer at its best setting, one seed at each concurrency;
+6. overload: open-loop arrivals at `overload_factor` times our measured capacity against our
+   service with a `overload_queue`-image queue.
+
+`run_benchmark` returns one JSON-ready dict; `bench.report` turns it into tables and a plot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import importlib.metadata
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import torch
+
+from app.config import Settings
+from bench.ceilings import measure_ceilings
+from bench.http import LOOPBACK, Engine, HttpRequest, loopback_client
+from bench.load import Scenario, Summary, closed_loop, open_loop
+from bench.servers import ServerProcess, litserve_peer, our_service
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_PNG_LEVEL: int = Settings.model_fields["png_compress_level"].default
+# enough that the client never queues requests itself when the server is slow to answer
+OPEN_LOOP_CONNECTIONS = 4096
+REFERENCE_SEED = 123_456_789
+ONE_SEED = "one seed"
+SIXTEEN_SEEDS = "16 seeds"
+GRID = "grid n=25"
+INTERPOLATION = "interpolation steps=8"
+
+
+@dataclass(frozen=True)
+class PeerSetting:
+    """One candidate configuration of the LitServe peer."""
+
+    max_batch_size: int
+    batch_timeout_s: float
+    threads: int = 0  # torch intra-op threads of the inference worker (0: torch's default)
+    fast_queue: bool = False  # ZeroMQ instead of multiprocessing queues between LitServe's processes
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Every knob of a run; `python -m bench` fills it from its flags and writes it next to the results."""
+
+    weights: Path
+    seconds: float = 5.0  # measured time per scenario (after its warm-up)
+    warmup_s: float = 1.0  # discarded load before each scenario
+    max_requests: int = 50_000  # cap per scenario, whichever of the two comes first
+    concurrencies: tuple[int, ...] = (1, 8, 32, 128)
+    multi_concurrency: int = 8  # concurrency of the 16-seed, grid and interpolation scenarios
+    soak_requests: int = 10_000  # one-seed requests between the two RSS readings
+    soak_concurrency: int = 32
+    soak_max_s: float = 300.0  # time bound of each half of the soak, should the server be slow
+    # candidate settings of our service (AVATARS_* names; the first is what ships) and of the peer:
+    # the same two questions for both, whether to wait for a batch to fill and how many torch threads
+    ours_grid: tuple[dict[str, Any], ...] = (
+        {"max_batch_size": 64, "max_wait_ms": 4.0},
+        {"max_batch_size": 64, "max_wait_ms": 0.0},
+        {"max_batch_size": 64, "max_wait_ms": 4.0, "torch_threads": 1},
+        {"max_batch_size": 64, "max_wait_ms": 0.0, "torch_threads": 1},
+    )
+    peer_grid: tuple[PeerSetting, ...] = (
+        PeerSetting(64, 0.004),
+        PeerSetting(64, 0.0),
+        PeerSetting(64, 0.004, threads=1),
+        PeerSetting(64, 0.0, threads=1),
+    )
+    tune_concurrencies: tuple[int, ...] = (1, 32)
+    tune_seconds: float = 3.0
+    png_level: int = DEFAULT_PNG_LEVEL  # zlib level of every server and of the pipeline ceiling
+    ceiling_batch_sizes: tuple[int, ...] = (1, 8, 16, 32, 64, 128)
+    ceiling_threads: tuple[int, ...] = field(default_factory=lambda: tuple(sorted({1, os.cpu_count() or 1})))
+    ceiling_seconds: float = 1.0
+    overload_factor: float = 2.0
+    overload_seconds: float = 6.0
+    overload_queue: int = 256  # the least the service accepts with its default max_grid (256)
+    peer: bool = True
+    client: Engine = "raw"  # the load generator's HTTP client (see bench.http)
+    log_dir: Path = Path("runs/bench/logs")
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["weights"] = str(self.weights)
+        data["log_dir"] = str(self.log_dir)
+        return data
+
+
+def quick(config: BenchConfig) -> BenchConfig:
+    """A smoke-sized plan: every stage runs for a fraction of a second; one candidate a side, so
+    tuning has nothing to choose and is skipped."""
+    return replace(
+        config,
+        seconds=0.5,
+        warmup_s=0.2,
+        max_requests=200,
+        concurrencies=(1, 8),
+        multi_concurrency=2,
+        soak_requests=100,
+        soak_concurrency=8,
+        ours_grid=config.ours_grid[-1:],
+        peer_grid=config.peer_grid[-1:],
+        ceiling_batch_sizes=(1, 8),
+        ceiling_threads=(1,),
+        ceiling_seconds=0.1,
+        overload_seconds=1.0,
+    )
+
+
+# ------------------------------------------------------------------------------------ scenarios
+def one_seed(i: int) -> HttpRequest:
+    return HttpRequest("POST", "/avatars", json={"seeds": [i]})
+
+
+def sixteen_seeds(i: int) -> HttpRequest:
+    return HttpRequest("POST", "/avatars", json={"seeds": list(range(16 * i, 16 * i + 16))}, expect="application/json")
+
+
+def grid(i: int) -> HttpRequest:
+    return HttpRequest("GET", "/grid", params={"n": 25, "seed": 25 * i})
+
+
+def interpolation(i: int) -> HttpRequest:
+    return HttpRequest("GET", "/interpolate", params={"start": 2 * i, "end": 2 * i + 1, "steps": 8})
+
+
+def _run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """A fresh event loop per measurement (uvloop when installed: less client CPU per request)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(factory())
+    return uvloop.run(factory())
+
+
+def measure(server: ServerProcess, scenario: Scenario, config: BenchConfig, seconds: float | None = None) -> Summary:
+    """One closed-loop scenario against `server`, with the server's CPU time over the same interval."""
+
+    async def go() -> Summary:
+        async with loopback_client(server.port, scenario.concurrency, config.client) as client:
+            before = server.cpu_seconds()
+            summary = await closed_loop(
+                client,
+                scenario,
+                seconds=config.seconds if seconds is None else seconds,
+                max_requests=config.max_requests,
+                warmup_s=config.warmup_s,
+            )
+            after = server.cpu_seconds()
+        if before is not None and after is not None:
+            summary.extra["server_cpu_s"] = round(after - before, 3)
+        return summary
+
+    summary = _run(go)
+    logger.info(
+        "%s %s c=%d: %.0f avatars/s, p99 %.0f ms, %d errors",
+        server.name,
+        scenario.name,
+        scenario.concurrency,
+        summary.avatars_per_s,
+        summary.p99_ms,
+        summary.errors,
+    )
+    return summary
+
+
+def _row(server: str, scenario: Scenario, summary: Summary, **extra: Any) -> dict[str, Any]:
+    return {
+        "server": server,
+        "scenario": scenario.name,
+        "concurrency": scenario.concurrency,
+        "images_per_request": scenario.images,
+        **summary.as_dict(),
+        **extra,
+    }
+
+
+def concurrency_sweep(server: ServerProcess, label: str, config: BenchConfig) -> list[dict[str, Any]]:
+    return [
+        _row(label, scenario, measure(server, scenario, config))
+        for scenario in (Scenario(ONE_SEED, one_seed, 1, c) for c in config.concurrencies)
+    ]
+
+
+# ------------------------------------------------------------------------------------------ stages
+def _score(candidates: list[dict[str, Any]]) -> None:
+    """Each candidate's throughput relative to the best at each concurrency, averaged, as "score"."""
+    for c in candidates[0]["results"] if candidates else ():
+        best = max(r["results"][c]["avatars_per_s"] for r in candidates) or 1.0
+        for r in candidates:
+            r.setdefault("relative", {})[c] = r["results"][c]["avatars_per_s"] / best
+    for r in candidates:
+        r["score"] = sum(r["relative"].values()) / max(len(r["relative"]), 1)
+
+
+def _tune_one(server: ServerProcess, config: BenchConfig) -> dict[str, dict[str, Any]]:
+    scenarios = (Scenario(ONE_SEED, one_seed, 1, c) for c in config.tune_concurrencies)
+    # string keys, as JSON will have them: the report renders the same from memory and from the file
+    return {str(s.concurrency): measure(server, s, config, config.tune_seconds).as_dict() for s in scenarios}
+
+
+def tune(config: BenchConfig) -> dict[str, Any]:
+    """Every candidate of both grids on the same scenarios; the best score of each side wins.
+
+    A grid of one candidate (the quick run's) is not measured: there is nothing to choose.
+    """
+    ours: list[dict[str, Any]] = []
+    if len(config.ours_grid) > 1:
+        for i, settings in enumerate(config.ours_grid):
+            with _ours(config, f"tune-ours-{i}", settings) as server:
+                ours.append({"settings": settings, "results": _tune_one(server, config)})
+    peers: list[dict[str, Any]] = []
+    if config.peer and len(config.peer_grid) > 1:
+        for i, setting in enumerate(config.peer_grid):
+            with _peer(config, setting, f"tune-litserve-{i}") as server:
+                peers.append({"settings": asdict(setting), "results": _tune_one(server, config)})
+    _score(ours)
+    _score(peers)
+    return {
+        "concurrencies": list(config.tune_concurrencies),
+        "ours": ours,
+        "peer": peers,
+        "best_ours": max(ours, key=lambda r: r["score"])["settings"] if ours else config.ours_grid[0],
+        "best_peer": (max(peers, key=lambda r: r["score"])["settings"] if peers else asdict(config.peer_grid[0]))
+        if config.peer
+        else None,
+    }
+
+
+def _ours(config: BenchConfig, name: str, settings: dict[str, Any]) -> AbstractContextManager[ServerProcess]:
+    return our_service(config.weights, config.log_dir, name, {"png_compress_level": config.png_level, **settings})
+
+
+def _peer(config: BenchConfig, setting: PeerSetting, name: str = "litserve") -> AbstractContextManager[ServerProcess]:
+    return litserve_peer(
+        config.weights,
+        config.log_dir,
+        max_batch_size=setting.max_batch_size,
+        batch_timeout_s=setting.batch_timeout_s,
+        threads=setting.threads,
+        fast_queue=setting.fast_queue,
+        png_level=config.png_level,
+        name=name,
+    )
+
+
+def reference_png(server: ServerProcess) -> str | None:
+    """Digest of the one-seed PNG of `REFERENCE_SEED`: equal digests mean both servers did the same work."""
+    response = httpx.post(f"http://{LOOPBACK}:{server.port}/avatars", json={"seeds": [REFERENCE_SEED]}, timeout=60)
+    return hashlib.sha256(response.content).hexdigest()[:16] if response.status_code == 200 else None
+
+
+def our_scenarios(config: BenchConfig, settings: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The soak with its memory readings, then every scenario, on one instance of our service."""
+    rows = []
+    with _ours(config, "ours", settings) as server:
+        memory: dict[str, Any] = {"rss_ready_mib": server.rss_mib(), "reference_png": reference_png(server)}
+        half = max(1, config.soak_requests // 2)
+        soak = Scenario(f"soak {config.soak_requests} requests", one_seed, 1, config.soak_concurrency)
+        soak_config = replace(config, max_requests=half, seconds=config.soak_max_s, warmup_s=0.0)
+        started = time.perf_counter()
+        first = measure(server, soak, soak_config)
+        memory["rss_midway_mib"] = server.rss_mib()
+        second = measure(server, soak, soak_config)
+        memory.update(
+            rss_after_mib=server.rss_mib(),
+            peak_rss_mib=server.peak_rss_mib(),
+            requests=first.requests + second.requests,
+            errors=first.errors + second.errors,
+            seconds=round(time.perf_counter() - started, 1),
+        )
+        rows += concurrency_sweep(server, "ours", config)
+        c = config.multi_concurrency
+        for scenario in (
+            Scenario(SIXTEEN_SEEDS, sixteen_seeds, 16, c),
+            Scenario(GRID, grid, 25, c),
+            Scenario(INTERPOLATION, interpolation, 8, c),
+        ):
+            rows.append(_row("ours", scenario, measure(server, scenario, config)))
+        memory["rss_end_mib"] = server.rss_mib()
+    return rows, memory
+
+
+def batching_off(config: BenchConfig, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    with _ours(config, "ours-unbatched", {**settings, "max_batch_size": 1}) as server:
+        return concurrency_sweep(server, "ours, max_batch_size=1", config)
+
+
+def peer_scenarios(config: BenchConfig, setting: PeerSetting) -> tuple[list[dict[str, Any]], str | None]:
+    with _peer(config, setting) as server:
+        return concurrency_sweep(server, "litserve", config), reference_png(server)
+
+
+def overload(config: BenchConfig, settings: dict[str, Any], capacity_per_s: float) -> dict[str, Any]:
+    """Open-loop one-seed arrivals past capacity: how many are refused, how long the accepted wait."""
+    rate = max(1.0, config.overload_factor * capacity_per_s)
+    queued = {**settings, "queue_max_images": config.overload_queue}
+
+    with _ours(config, "ours-overload", queued) as server:
+
+        async def go() -> Summary:
+            async with loopback_client(server.port, OPEN_LOOP_CONNECTIONS, config.client) as client:
+                return await open_loop(client, one_seed, rate_per_s=rate, seconds=config.overload_seconds)
+
+        summary = _run(go)
+    offered = summary.extra["offered"]
+    refused = summary.statuses.get("503", 0)
+    return {
+        "settings": queued,
+        "capacity_per_s": capacity_per_s,
+        "factor": config.overload_factor,
+        **summary.as_dict(),
+        "share_503": refused / offered if offered else 0.0,
+        # an accepted request waits behind at most the whole queue, drained at the measured capacity
+        "expected_wait_bound_ms": 1000 * config.overload_queue / capacity_per_s if capacity_per_s else None,
+    }
+
+
+# ------------------------------------------------------------------------------------------ ratios
+def _by_concurrency(rows: list[dict[str, Any]], server: str) -> dict[int, dict[str, Any]]:
+    return {r["concurrency"]: r for r in rows if r["server"] == server and r["scenario"] == ONE_SEED}
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+# scenarios whose answer is one PNG per avatar, the work the generator + PNG ceiling does
+PER_AVATAR_PNG = (ONE_SEED, SIXTEEN_SEEDS)
+
+
+def ratios(rows: list[dict[str, Any]], ceilings: dict[str, Any]) -> dict[str, Any]:
+    """Our throughput against the ceilings, batching off and the peer (one seed, per concurrency).
+
+    Grid and interpolation answers are one PNG for many avatars (cheaper to encode than one PNG
+    each), so they are held against the generator ceiling only.
+    """
+    ours = _by_concurrency(rows, "ours")
+    off = _by_concurrency(rows, "ours, max_batch_size=1")
+    peer = _by_concurrency(rows, "litserve")
+    generator = ceilings["generator_best"]["images_per_s"]
+    pipeline = ceilings["pipeline_best"]["images_per_s"]
+    best: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["server"] == "ours" and r["avatars_per_s"] > best.get(r["scenario"], {}).get("avatars_per_s", -1.0):
+            best[r["scenario"]] = r
+    shares = [
+        {
+            "scenario": name,
+            "concurrency": r["concurrency"],
+            "avatars_per_s": r["avatars_per_s"],
+            "of_generator": _ratio(r["avatars_per_s"], generator),
+            "of_generator_png": _ratio(r["avatars_per_s"], pipeline) if name in PER_AVATAR_PNG else None,
+        }
+        for name, r in best.items()
+    ]
+    one = best[ONE_SEED]
+    result: dict[str, Any] = {"shares_of_ceilings": shares, "per_concurrency": {}}
+    result["best_one_seed"] = {"concurrency": one["concurrency"], "avatars_per_s": one["avatars_per_s"]}
+    if off:
+        best_off = max(off.values(), key=lambda r: r["avatars_per_s"])
+        result["batching_best_vs_best"] = _ratio(one["avatars_per_s"], best_off["avatars_per_s"])
+    if peer:
+        best_peer = max(peer.values(), key=lambda r: r["avatars_per_s"])
+        result["litserve_best_one_seed"] = {
+            "concurrency": best_peer["concurrency"],
+            "avatars_per_s": best_peer["avatars_per_s"],
+        }
+        result["ours_vs_litserve_best_vs_best"] = _ratio(one["avatars_per_s"], best_peer["avatars_per_s"])
+    for c, row in ours.items():
+        entry: dict[str, Any] = {}
+        if c in off:
+            entry["batching_on_vs_off_throughput"] = _ratio(row["avatars_per_s"], off[c]["avatars_per_s"])
+            entry["batching_on_vs_off_p99"] = _ratio(row["p99_ms"], off[c]["p99_ms"])
+        if c in peer:
+            entry["ours_vs_litserve_throughput"] = _ratio(row["avatars_per_s"], peer[c]["avatars_per_s"])
+            entry["ours_vs_litserve_p99"] = _ratio(row["p99_ms"], peer[c]["p99_ms"])
+        result["per_concurrency"][c] = entry
+    return result
+
+
+# ------------------------------------------------------------------------------------------ the run
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
+        cpu = names[0] if names else cpu
+    versions = {}
+    for package in ("torch", "fastapi", "uvicorn", "litserve", "httpx", "pillow"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads_default": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "packages": versions,
+    }
+
+
+@contextmanager
+def _stage(results: dict[str, Any], name: str) -> Iterator[None]:
+    """Log a stage and record its wall time under results["stage_seconds"]."""
+    logger.info("stage: %s", name)
+    started = time.perf_counter()
+    yield
+    results.setdefault("stage_seconds", {})[name] = round(time.perf_counter() - started, 1)
+
+
+def run_benchmark(config: BenchConfig, command: str = "python -m bench") -> dict[str, Any]:
+    """The whole plan (see the module docstring); every server is stopped before this returns."""
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "machine": machine(),
+        "config": config.as_dict(),
+    }
+    with _stage(results, "ceilings"):
+        results["ceilings"] = measure_ceilings(
+            config.weights,
+            batch_sizes=list(config.ceiling_batch_sizes),
+            threads=list(config.ceiling_threads),
+            encode_threads=os.cpu_count() or 1,
+            png_level=config.png_level,
+            seconds=config.ceiling_seconds,
+        )
+    with _stage(results, "tuning"):
+        tuning = results["tuning"] = tune(config)
+    settings = tuning["best_ours"]
+    with _stage(results, "ours"):
+        rows, memory = our_scenarios(config, settings)
+    ours_png = memory.pop("reference_png")
+    results["memory"] = memory
+    with _stage(results, "batching off"):
+        rows += batching_off(config, settings)
+    if config.peer and tuning["best_peer"] is not None:
+        with _stage(results, "litserve"):
+            peer_rows, peer_png = peer_scenarios(config, PeerSetting(**tuning["best_peer"]))
+        rows += peer_rows
+        results["same_png"] = {"ours": ours_png, "litserve": peer_png, "identical": ours_png == peer_png}
+    results["scenarios"] = rows
+    capacity = max(r["avatars_per_s"] for r in rows if r["server"] == "ours" and r["scenario"] == ONE_SEED)
+    with _stage(results, "overload"):
+        results["overload"] = overload(config, settings, capacity)
+    results["ratios"] = ratios(rows, results["ceilings"])
+    results["wall_s"] = round(time.perf_counter() - started, 1)
+    return results

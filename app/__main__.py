@@ -19,7 +19,9 @@ def main() -> int:
         settings = Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        print(f"error: invalid setting AVATARS_{str(first['loc'][0]).upper()}: {first['msg']}", file=sys.stderr)
+        # a field's rule names its variable; a rule across fields (queue vs largest request) has no loc
+        where = f"setting AVATARS_{str(first['loc'][0]).upper()}" if first["loc"] else "settings"
+        print(f"error: invalid {where}: {first['msg']}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

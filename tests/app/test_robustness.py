@@ -225,14 +225,22 @@ def test_python_m_app_prints_one_clear_line(tiny_weights: Path, tmp_path: Path, 
     assert lines[0].startswith(f"error: cannot start: {weights}: ") and problem in lines[0]
 
 
-def test_invalid_settings_are_refused_in_one_line() -> None:
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"AVATARS_MAX_BATCH_SIZE": "zero"}, "error: invalid setting AVATARS_MAX_BATCH_SIZE"),
+        ({"AVATARS_QUEUE_MAX_IMAGES": "10"}, "error: invalid settings: Value error, queue_max_images (10)"),
+    ],
+)
+def test_invalid_settings_are_refused_in_one_line(env: dict[str, str], expected: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "app"],
-        env={"AVATARS_MAX_BATCH_SIZE": "zero", "PATH": "/usr/bin:/bin"},
+        env={**env, "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
     )  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("error: invalid setting AVATARS_MAX_BATCH_SIZE")
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
 
 
 def test_settings_reject_a_queue_smaller_than_the_largest_request(settings_for: Callable[..., Settings]) -> None:

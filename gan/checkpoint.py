@@ -114,6 +114,9 @@ def _write(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
+    # safetensors creates the file owner-only (0600); a published model must be readable by the
+    # service's own user, e.g. the non-root user of the container image that bakes it in
+    tmp.chmod(0o644)
     tmp.replace(path)
 
 

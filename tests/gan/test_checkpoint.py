@@ -137,3 +137,8 @@ def test_architecture_changes_are_rejected(tmp_path: Path) -> None:
     _rewrite_header(path, claim_64)
     with pytest.raises(CheckpointError, match="tensors do not match the architecture"):
         read_checkpoint(path)
+
+
+def test_saved_checkpoints_are_readable_by_other_users(saved: Path) -> None:
+    # the container image copies weights/ as root and serves them as an unprivileged user
+    assert saved.stat().st_mode & 0o777 == 0o644

@@ -86,8 +86,9 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run_dir", type=Path)
     p.add_argument("--out", type=Path, required=True, help="folder to write into (e.g. docs/images)")
-    p.add_argument("--frames", type=int, default=24, help="most GIF frames (first and last always kept)")
-    p.add_argument("--scale", type=float, default=0.5, help="GIF frame scale (0.5: 64 px grids become 32 px)")
+    p.add_argument("--frames", type=int, default=10, help="most GIF frames (first and last always kept)")
+    p.add_argument("--scale", type=float, default=1.0, help="GIF frame scale (0.5: 64 px faces become 32 px)")
+    p.add_argument("--tiles", type=int, default=3, help="GIF shows the top-left TILES x TILES faces (0: all)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,15 +208,20 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from training.config import load_run_config
     from training.visualize import evolution_gif, loss_plot
 
     grids = sorted((args.run_dir / "samples").glob("epoch-*.png"))
     if not grids:
         raise ConfigError(f"{args.run_dir}: no samples/epoch-*.png (is this a run folder that finished an epoch?)")
-    if args.frames < 2 or not 0 < args.scale <= 1:
-        raise ConfigError("--frames must be >= 2 and --scale in (0, 1]")
+    if args.frames < 2 or not 0 < args.scale <= 1 or args.tiles < 0:
+        raise ConfigError("--frames must be >= 2, --scale in (0, 1] and --tiles >= 0")
+    box = None
+    if args.tiles:  # grids are tiled by gan.imaging.tile_grid: 2 px padding around each face
+        side = args.tiles * (load_run_config(args.run_dir / "config.json").resolution + 2) + 2
+        box = (0, 0, side, side)
     written = [
-        evolution_gif(grids, args.out / "evolution.gif", max_frames=args.frames, scale=args.scale),
+        evolution_gif(grids, args.out / "evolution.gif", max_frames=args.frames, scale=args.scale, box=box),
         loss_plot(args.run_dir / "stats.jsonl", args.out / "losses.png", args.run_dir / "metrics.jsonl"),
     ]
     for path in filter(None, written):

@@ -28,9 +28,18 @@ def _label(image: Image.Image, text: str) -> Image.Image:
 
 
 def evolution_gif(
-    frames: Sequence[Path], out: Path, max_frames: int = 40, scale: float = 1.0, frame_ms: int = 250
+    frames: Sequence[Path],
+    out: Path,
+    max_frames: int = 40,
+    scale: float = 1.0,
+    frame_ms: int = 250,
+    box: tuple[int, int, int, int] | None = None,
 ) -> Path | None:
-    """Animate the per-epoch grids, each captioned with its file stem; the last frame lingers."""
+    """Animate the per-epoch grids, each captioned with its file stem; the last frame lingers.
+
+    `box` crops every grid first (left, top, right, bottom): a corner of a grid keeps faces at full
+    size in a file small enough for docs, where shrinking the whole grid would blur them.
+    """
     if not frames:
         return None
     if len(frames) > max_frames:  # keep the first and last, spread the rest evenly
@@ -40,6 +49,8 @@ def evolution_gif(
     for path in frames:
         with Image.open(path) as im:
             im = im.convert("RGB")
+            if box is not None:
+                im = im.crop(box)
             if scale != 1.0:
                 im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS)
             images.append(_label(im, path.stem).quantize(colors=255, method=Image.Quantize.MEDIANCUT))

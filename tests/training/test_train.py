@@ -198,12 +198,15 @@ def test_cli_report_writes_small_docs_pictures(
 ) -> None:
     run = train(tiny_config(max_steps=4))  # two epochs: two grids
     out = tmp_path / "docs"
-    assert main(["report", str(run), "--out", str(out), "--scale", "0.5"]) == 0
+    assert main(["report", str(run), "--out", str(out), "--scale", "0.5", "--tiles", "0"]) == 0
     from PIL import Image
 
     with Image.open(out / "evolution.gif") as gif, Image.open(run / "samples" / "epoch-0001.png") as grid:
         assert gif.n_frames == 2
         assert gif.width == round(grid.width * 0.5)
+    assert main(["report", str(run), "--out", str(out), "--tiles", "2"]) == 0
+    with Image.open(out / "evolution.gif") as gif:
+        assert gif.width == 2 * (64 + 2) + 2  # two 64 px faces and their padding, at full size
     assert (out / "losses.png").stat().st_size > 0
     code, err = run_cli(["report", str(tmp_path / "nowhere"), "--out", str(out)], capsys)
     assert code == 2 and "no samples/epoch-*.png" in err

@@ -30,7 +30,13 @@ class Settings(BaseSettings):
 
     # batching engine
     max_batch_size: int = Field(64, ge=1, le=4096, description="images per forward pass")
-    max_wait_ms: float = Field(4.0, ge=0, le=1000, description="how long a batch waits to fill")
+    max_wait_ms: float = Field(
+        0.0,
+        ge=0,
+        le=1000,
+        # 0: what arrives during one forward pass forms the next batch (best on the CPU: docs/benchmarks.md)
+        description="how long a batch waits to fill",
+    )
     queue_max_images: int = Field(2048, ge=1, description="images waiting at most; beyond this: 503")
     request_timeout_s: float = Field(30.0, gt=0, description="longest a request waits for the generator")
     encode_workers: int = Field(0, ge=0, description="threads encoding PNG/GIF (0: one per CPU)")

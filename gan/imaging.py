@@ -23,7 +23,10 @@ def grid_columns(n: int) -> int:
     return max(1, math.ceil(math.sqrt(n)))
 
 
-def tile_grid(tiles: np.ndarray, columns: int | None = None, padding: int = 2, fill: int = 24) -> np.ndarray:
+GRID_PADDING = 2  # px around each tile of a grid
+
+
+def tile_grid(tiles: np.ndarray, columns: int | None = None, padding: int = GRID_PADDING, fill: int = 24) -> np.ndarray:
     """Lay N x H x W x 3 tiles out row by row, `padding` px of grey `fill` around each; returns H' x W' x 3."""
     n, h, w, c = tiles.shape
     columns = min(columns or grid_columns(n), n)

@@ -208,6 +208,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from gan.imaging import GRID_PADDING
     from training.config import load_run_config
     from training.visualize import evolution_gif, loss_plot
 
@@ -217,8 +218,9 @@ def cmd_report(args: argparse.Namespace) -> None:
     if args.frames < 2 or not 0 < args.scale <= 1 or args.tiles < 0:
         raise ConfigError("--frames must be >= 2, --scale in (0, 1] and --tiles >= 0")
     box = None
-    if args.tiles:  # grids are tiled by gan.imaging.tile_grid: 2 px padding around each face
-        side = args.tiles * (load_run_config(args.run_dir / "config.json").resolution + 2) + 2
+    if args.tiles:  # the run's grids come from gan.imaging.tile_grid: GRID_PADDING around each face
+        resolution = load_run_config(args.run_dir / "config.json").resolution
+        side = args.tiles * (resolution + GRID_PADDING) + GRID_PADDING
         box = (0, 0, side, side)
     written = [
         evolution_gif(grids, args.out / "evolution.gif", max_frames=args.frames, scale=args.scale, box=box),

@@ -325,19 +325,15 @@ def train(config: TrainConfig, resume: Path | None = None) -> Path:
     world, device = init_world(config.device)
     handler: logging.Handler | None = None
     try:
-        # rank 0 names and checks the folder before anyone writes into it; the others follow its choice
-        run_dir = resume if resume is not None else (new_run_dir(config) if world.is_main else None)
-        run_dir = Path(str(from_main(str(run_dir), world)))
-    except BaseException:
-        close_world(world)
-        raise
-    if world.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        config.save(run_dir / "config.json")
-        handler = logging.FileHandler(run_dir / "log.txt")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logging.getLogger().addHandler(handler)
-    try:
+        # rank 0 names and checks the folder before anyone writes into it; the others take its choice
+        chosen = resume if resume is not None else (new_run_dir(config) if world.is_main else None)
+        run_dir = Path(str(from_main(str(chosen), world)))
+        if world.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            config.save(run_dir / "config.json")
+            handler = logging.FileHandler(run_dir / "log.txt")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logging.getLogger().addHandler(handler)
         return _train(config, run_dir, resume is not None, world, device)
     finally:
         if handler is not None:

@@ -1,6 +1,7 @@
-"""The checkpoint in weights/ is what `make serve` starts on: a broken export must not land.
+"""The releases in weights/ are what `make serve` starts on: a broken export must not land, and a
+published name must never point at other weights.
 
-Every other test builds its own tiny checkpoint; this one alone reads the shipped file.
+Every other test builds its own tiny checkpoints; these alone read the shipped files.
 """
 
 from __future__ import annotations
@@ -8,12 +9,41 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.config import DEFAULT_WEIGHTS
+from app.config import DEFAULT_WEIGHTS_DIR
 from app.inference import AvatarModel
 from gan.checkpoint import read_checkpoint
 from gan.latents import seeds_latents
+from gan.releases import read_manifest, verify_files
+
+# Every release ever published, with the bytes it was published with. Append a line when you
+# publish; never edit one. A name that points at other weights changes every player's avatar.
+PUBLISHED = {
+    "v1": {
+        "sha256": "78304391a8b97830c97dabe61c6fabab3376412be94fba4b5b81742f51f4cdc0",
+        "model_version": "668e24f58187ecd1",
+    },
+}
+MANIFEST = read_manifest(DEFAULT_WEIGHTS_DIR)
+DEFAULT_WEIGHTS = MANIFEST.file_of(MANIFEST.default)
 
 MAX_BYTES = 8 * 1024 * 1024  # the repository must stay small enough to travel with a training job
+
+
+def test_published_names_never_point_at_other_weights() -> None:
+    listed = {r.name: {"sha256": r.sha256, "model_version": r.model_version} for r in MANIFEST.releases}
+    assert listed.keys() >= PUBLISHED.keys(), "a published release disappeared from weights/releases.json"
+    for name, published in PUBLISHED.items():
+        assert listed[name] == published, f"release {name} now points at other weights"
+    assert listed.keys() == PUBLISHED.keys(), "a new release must be added to PUBLISHED in this test too"
+
+
+def test_every_served_release_is_intact_and_small() -> None:
+    verify_files(MANIFEST)  # files exactly as published
+    for release in MANIFEST.served:
+        path = MANIFEST.file_of(release)
+        assert path.stat().st_size < MAX_BYTES
+        info, _ = read_checkpoint(path)
+        assert info.model_version == release.model_version
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,102 @@
+"""Golden avatars of the shipped releases: what players see, pinned by hash.
+
+`releases.json` in this folder holds, for each published release, a few seeds' expected pixel hashes
+(SHA-256 of the uint8 H x W x 3 image the service's CPU path renders) and PNG hashes (the exact
+bytes served). `tests/test_golden_images.py` compares them. A change that alters a published
+avatar (a refactor of the generator, batch-norm folding, a torch upgrade) fails there instead of
+silently changing players' faces.
+
+Writing goldens is deliberate and rare:
+
+    python -m tests.golden.goldens add v2          # a newly published release
+    python -m tests.golden.goldens rewrite-png v1  # the encoder changed on purpose: pixels must not
+
+`rewrite-png` refuses to run if any pixel hash differs, so only the bytes of an encoding change can
+be re-recorded, in the same commit as that change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.encoding import encode_png
+from app.inference import AvatarModel
+from gan.latents import player_seed, seeds_latents, truncate
+from gan.releases import read_manifest
+
+GOLDEN_FILE = Path(__file__).with_name("releases.json")
+WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+PNG_LEVEL = 1  # the service's default AVATARS_PNG_COMPRESS_LEVEL
+# seeds at both ends of the range, a player id's seed, and the options a game uses
+CASES: list[dict[str, Any]] = [
+    {"seed": 0, "truncation": 1.0, "size": 64},
+    {"seed": 42, "truncation": 1.0, "size": 64},
+    {"seed": 2**63 - 1, "truncation": 1.0, "size": 64},
+    {"seed": player_seed("player-8d2f1c"), "truncation": 0.7, "size": 128},
+    {"seed": 7, "truncation": 0.5, "size": 256},
+]
+
+
+def render_case(model: AvatarModel, case: dict[str, Any]) -> tuple[str, str]:
+    """(pixel hash, PNG hash) of one case, through the service's own inference and encoder."""
+    latents = truncate(seeds_latents([case["seed"]], model.latent_dim), case["truncation"])
+    image = model.render(latents)[0]
+    png = encode_png(image, case["size"], PNG_LEVEL)
+    # pixels at the model's resolution: what the generator decided, before any resampling
+    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest(), hashlib.sha256(png).hexdigest()
+
+
+def load_goldens() -> dict[str, Any]:
+    return json.loads(GOLDEN_FILE.read_text()) if GOLDEN_FILE.exists() else {}
+
+
+def _model(name: str) -> tuple[AvatarModel, str]:
+    manifest = read_manifest(WEIGHTS)
+    release = manifest.get(name)
+    if release is None:
+        raise SystemExit(f"no release {name!r} in {manifest.path}")
+    return AvatarModel.load(manifest.file_of(release), device="cpu"), release.model_version
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.golden.goldens", description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["add", "rewrite-png"])
+    parser.add_argument("release")
+    args = parser.parse_args(argv)
+    goldens = load_goldens()
+    model, version = _model(args.release)
+    rendered = [render_case(model, case) for case in CASES]
+    if args.action == "add":
+        if args.release in goldens:
+            print(f"{args.release} already has goldens; they never change", file=sys.stderr)
+            return 1
+        goldens[args.release] = {
+            "model_version": version,
+            "device": "cpu-float32",
+            "png_compress_level": PNG_LEVEL,
+            "cases": [
+                {**case, "pixels_sha256": px, "png_sha256": png}
+                for case, (px, png) in zip(CASES, rendered, strict=True)
+            ],
+        }
+    else:
+        entry = goldens[args.release]
+        for case, (px, png) in zip(entry["cases"], rendered, strict=True):
+            if case["pixels_sha256"] != px:
+                print(f"pixels of seed {case['seed']} changed: refusing to re-record", file=sys.stderr)
+                return 1
+            case["png_sha256"] = png
+        entry["png_compress_level"] = PNG_LEVEL
+    GOLDEN_FILE.write_text(json.dumps(goldens, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""`python -m training release ...`: publish an exported generator as a named, immutable release.
+
+The manifest rules live in `gan.releases` (shared with the service); this is the command-line face
+of them. Publishing copies the checkpoint into the weights folder as `<name>.safetensors` and
+refuses a name that is already listed, so a published name can never point at other weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from gan.releases import publish, read_manifest, set_status, verify_files
+
+logger = logging.getLogger(__name__)
+DEFAULT_FOLDER = Path("weights")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "release",
+        help="publish a checkpoint as a named release, change a release's status, or list them",
+        description="Releases are listed in WEIGHTS/releases.json; a published name never changes its weights.",
+    )
+    p.add_argument("--weights-dir", type=Path, default=DEFAULT_FOLDER, help="folder of releases.json (weights/)")
+    actions = p.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="copy CHECKPOINT in as <NAME>.safetensors and list it (never overwrites)")
+    add.add_argument("name", help="new release name, e.g. v2 (lowercase letters, digits, '-')")
+    add.add_argument("checkpoint", type=Path, help="an exported .safetensors (python -m training export)")
+    add.add_argument("--default", action="store_true", help="make it the default release (the old one stays served)")
+    add.add_argument("--notes", default="", help="one line for the manifest")
+    default = actions.add_parser("default", help="make a served release the default")
+    default.add_argument("name")
+    retire = actions.add_parser("retire", help="stop serving a release; its URLs answer 410 naming the successor")
+    retire.add_argument("name")
+    retire.add_argument("--successor", required=True, help="the served release that replaces it")
+    actions.add_parser("list", help="print the manifest")
+    actions.add_parser("verify", help="check every served release's file against its published hash")
+
+
+def run(args: argparse.Namespace) -> None:
+    folder: Path = args.weights_dir
+    if args.action == "add":
+        release = publish(folder, args.name, args.checkpoint, make_default=args.default, notes=args.notes)
+        logger.info("published %s (%s, model %s) in %s", release.name, release.status, release.model_version, folder)
+    elif args.action == "default":
+        set_status(folder, args.name, "default")
+    elif args.action == "retire":
+        set_status(folder, args.name, "retired", successor=args.successor)
+    elif args.action == "verify":
+        verify_files(read_manifest(folder))
+    print(json.dumps(read_manifest(folder).to_dict(), indent=2))  # the command's output

@@ -60,11 +60,12 @@ ENTRYPOINT ["train-and-export"]
 FROM serve-deps AS serve
 RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-deps /wheels/anime_avatars-*.whl
-# the shipped checkpoint, read-only for the service user; mount a volume on /app/weights to serve another
+# every shipped release and its manifest, read-only for the service user; a volume on /app/weights
+# serves other releases (start-up checks each file against the hash it was published with)
 COPY weights/ /app/weights/
 ENV AVATARS_HOST=0.0.0.0 \
     AVATARS_PORT=8000 \
-    AVATARS_WEIGHTS_PATH=/app/weights/generator.safetensors
+    AVATARS_WEIGHTS_DIR=/app/weights
 USER 10001:10001
 EXPOSE 8000
 # python, not curl: the slim image has no curl, and one less package is one less CVE

@@ -21,7 +21,7 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $@
 
-serve: $(VENV)/.serve  ## install the service and start it on weights/generator.safetensors (port 8000)
+serve: $(VENV)/.serve  ## install the service and start it on the releases in weights/ (port 8000)
 	$(BIN)/python -m app
 
 system-packages:  ## Chromium (studio tests) and docker-compose (compose-file check), from Debian

@@ -1,4 +1,4 @@
-"""`python -m app`: load the checkpoint (refusing to start with one clear line if it is bad), then serve."""
+"""`python -m app`: load the releases (refusing to start with one clear line if any is bad), then serve."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import uvicorn
 from pydantic import ValidationError
 
 from app.config import Settings
-from app.inference import AvatarModel, DeviceError
+from app.inference import DeviceError
 from app.main import create_app
+from app.releases import ReleaseRegistry
 from gan.checkpoint import CheckpointError
+from gan.releases import ManifestError
 
 
 def main() -> int:
@@ -25,12 +27,12 @@ def main() -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        model = AvatarModel.load(settings.weights_path, settings.device, settings.dtype, settings.torch_threads)
-    except (CheckpointError, DeviceError) as exc:
+        releases = ReleaseRegistry.load(settings.weights_dir, settings.device, settings.dtype, settings.torch_threads)
+    except (CheckpointError, DeviceError, ManifestError) as exc:
         print(f"error: cannot start: {exc}", file=sys.stderr)
         return 1
     uvicorn.run(
-        create_app(settings, model),
+        create_app(settings, releases),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

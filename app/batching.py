@@ -1,24 +1,32 @@
 """The micro-batching queue: every generator call in the service goes through here.
 
-Requests submit latents (a "job" of n rows). One worker collects rows from the head of the queue
-until `max_batch_size` rows are pending or `max_wait_s` has passed since the oldest of them arrived,
-runs one forward pass in a dedicated thread, and hands every job its rows; a job of many rows may
-span several batches and several small jobs share one. The queue is bounded in rows, so memory is
-bounded and overload is refused at once (`QueueFull`, the HTTP layer's 503). Jobs that were
-cancelled (client gone) or waited past their deadline are dropped before they reach the generator.
-A failing batch fails only its own jobs, after retrying in halves when the error is out-of-memory.
+Requests submit latents (a "job" of n rows) to a lane, one lane per model release. One worker
+collects rows from the head of a lane until `max_batch_size` rows are pending or `max_wait_s` has
+passed since the oldest of them arrived, runs one forward pass in a dedicated thread, and hands
+every job its rows; a job of many rows may span several batches and several small jobs share one.
+A batch never mixes lanes (each release has its own generator), and lanes with work take turns,
+batch by batch, so a flood on one release delays another by at most one batch.
+
+Each lane is bounded in rows, so memory is bounded (lanes x `max_pending_rows`) and overload is
+refused at once (`QueueFull`, the HTTP layer's 503) without one release's flood filling the room
+of another. Jobs that were cancelled (client gone) or waited past their deadline are dropped
+before they reach the generator. A failing batch fails only its own jobs, after retrying in halves
+when the error is out-of-memory. Every event is reported once, where it happens, to one
+`QueueObserver` (the service's metrics).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
@@ -26,6 +34,31 @@ import torch
 logger = logging.getLogger(__name__)
 
 RenderFn = Callable[[torch.Tensor], np.ndarray]
+DropReason = Literal["client_gone", "timeout", "batch_failed", "shutdown"]
+
+
+class QueueObserver(Protocol):
+    """What the queue reports, each event once, at the place it happens."""
+
+    def batch_done(self, lane: str, rows: int, seconds: float) -> None:
+        """One forward pass of `rows` images succeeded."""
+
+    def batch_failed(self, lane: str, rows: int) -> None:
+        """One forward pass failed (after any out-of-memory retries); its jobs fail."""
+
+    def rows_dropped(self, lane: str, rows: int, reason: DropReason) -> None:
+        """Queued rows that will never reach the generator; rows already dispatched are not counted."""
+
+
+class _NoObserver:
+    def batch_done(self, lane: str, rows: int, seconds: float) -> None:
+        pass
+
+    def batch_failed(self, lane: str, rows: int) -> None:
+        pass
+
+    def rows_dropped(self, lane: str, rows: int, reason: DropReason) -> None:
+        pass
 
 
 class QueueFull(Exception):
@@ -56,6 +89,7 @@ class Job:
     future: asyncio.Future[np.ndarray]
     enqueued_at: float
     deadline: float
+    lane: str = ""
     dispatched: int = 0  # rows already handed to a batch
     delivered: int = 0  # rows whose images came back
     output: np.ndarray | None = None
@@ -126,38 +160,51 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 @dataclass
 class BatchStats:
-    """Counters the metrics endpoint and the tests read."""
+    """Counters the tests and logs read (the metrics endpoint has its own, through the observer)."""
 
     batches: int = 0
     rows: int = 0
     failed_batches: int = 0
     oom_splits: int = 0
     expired_jobs: int = 0
-    dropped_rows: int = 0  # rows of cancelled jobs that never reached the generator
+    dropped_rows: int = 0  # rows that never reached the generator (client gone, timeout, failure)
     batch_sizes: list[int] = field(default_factory=list)  # the most recent ones, for tests and logs
+    batch_lanes: list[str] = field(default_factory=list)  # the lane of each of those batches
+
+
+@dataclass
+class Lane:
+    """One release's jobs, waiting in arrival order."""
+
+    name: str
+    render: RenderFn
+    pending: deque[Job] = field(default_factory=deque)
+    pending_rows: int = 0  # undispatched rows of live jobs: the bounded quantity
 
 
 class BatchQueue:
-    """Bounded async queue of latent rows in front of one generator; see the module docstring."""
+    """Bounded async queue of latent rows in front of one generator per lane; see the module docstring."""
 
     def __init__(
         self,
-        render: RenderFn,
+        renderers: Mapping[str, RenderFn],
         *,
         max_batch_size: int,
         max_wait_s: float,
         max_pending_rows: int,
         timeout_s: float,
-        on_batch: Callable[[int, float], None] | None = None,
+        observer: QueueObserver | None = None,
     ) -> None:
-        self._render = render
+        if not renderers:
+            raise ValueError("a batch queue needs at least one lane")
+        self._lanes = {name: Lane(name, render) for name, render in renderers.items()}
+        self._order = list(self._lanes.values())
+        self._turn = 0  # index in _order of the lane that is served next when several are ready
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
-        self.max_pending_rows = max_pending_rows
+        self.max_pending_rows = max_pending_rows  # per lane
         self.timeout_s = timeout_s
-        self._on_batch = on_batch
-        self._pending: deque[Job] = deque()
-        self._pending_rows = 0  # undispatched rows of live jobs: the bounded quantity
+        self._observer: QueueObserver = observer or _NoObserver()
         self._arrived = asyncio.Event()
         self._closing = False
         self._worker: asyncio.Task[None] | None = None
@@ -177,101 +224,137 @@ class BatchQueue:
             try:
                 await asyncio.wait_for(asyncio.shield(self._worker), timeout_s)
             except TimeoutError:
-                logger.warning("shutdown: %d queued images abandoned after %.0f s", self._pending_rows, timeout_s)
+                logger.warning("shutdown: %d queued images abandoned after %.0f s", self.pending_rows, timeout_s)
                 self._worker.cancel()
-                for job in self._pending:
-                    job.fail(QueueClosed("service shut down before this request was served"))
+                for lane in self._order:
+                    for job in lane.pending:
+                        self._discard(job, "shutdown")
+                        job.fail(QueueClosed("service shut down before this request was served"))
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     @property
+    def lanes(self) -> list[str]:
+        return [lane.name for lane in self._order]
+
+    @property
     def pending_rows(self) -> int:
-        return self._pending_rows
+        return sum(lane.pending_rows for lane in self._order)
+
+    def lane_pending_rows(self, lane: str) -> int:
+        return self._lanes[lane].pending_rows
 
     @property
     def accepting(self) -> bool:
         return not self._closing
 
     # -- submitting ------------------------------------------------------------------------
-    def submit(self, latents: torch.Tensor) -> Job:
-        """Queue a job or refuse it at once; never blocks."""
+    def _lane(self, name: str | None) -> Lane:
+        if name is None:
+            if len(self._order) != 1:
+                raise ValueError(f"several lanes {self.lanes}: name one")
+            return self._order[0]
+        return self._lanes[name]
+
+    def submit(self, latents: torch.Tensor, lane: str | None = None) -> Job:
+        """Queue a job on `lane` (optional when there is only one) or refuse it at once; never blocks."""
         if self._closing:
             raise QueueClosed("service is shutting down")
+        target = self._lane(lane)
         n = latents.shape[0]
-        if self._pending_rows + n > self.max_pending_rows:
+        if target.pending_rows + n > self.max_pending_rows:
             raise QueueFull(self.retry_after(n))
         loop = asyncio.get_running_loop()
         now = loop.time()
-        job = Job(latents, loop.create_future(), enqueued_at=now, deadline=now + self.timeout_s)
-        self._pending.append(job)
-        self._pending_rows += n
+        job = Job(latents, loop.create_future(), enqueued_at=now, deadline=now + self.timeout_s, lane=target.name)
+        target.pending.append(job)
+        target.pending_rows += n
         self._arrived.set()
         return job
 
-    def cancel(self, job: Job) -> None:
+    def cancel(self, job: Job, reason: DropReason = "client_gone") -> None:
         """Drop a job's undispatched rows because its client left or gave up."""
         if job.cancelled or job.future.done():
             return
-        self.stats.dropped_rows += job.undispatched
-        self._discard(job)
+        self._discard(job, reason)
         job.future.cancel()
 
-    def _discard(self, job: Job) -> None:
-        """Take a job's remaining rows out of the queue's count; `take_batch` skips it from now on."""
-        if not job.cancelled:
-            job.cancelled = True
-            self._pending_rows -= job.undispatched
+    def _discard(self, job: Job, reason: DropReason) -> None:
+        """Take a job's remaining rows out of its lane's count; `take_batch` skips it from now on."""
+        if job.cancelled:
+            return
+        job.cancelled = True
+        self._lanes[job.lane].pending_rows -= job.undispatched
+        self._dropped(job, reason)
 
-    async def generate(self, latents: torch.Tensor) -> np.ndarray:
+    def _dropped(self, job: Job, reason: DropReason) -> None:
+        if job.undispatched:
+            self.stats.dropped_rows += job.undispatched
+            self._observer.rows_dropped(job.lane, job.undispatched, reason)
+
+    async def generate(self, latents: torch.Tensor, lane: str | None = None) -> np.ndarray:
         """Images for `latents`, (n, R, R, 3) uint8; raises QueueFull, QueueClosed, JobExpired or BatchFailed."""
-        job = self.submit(latents)
+        job = self.submit(latents, lane)
         try:
             return await asyncio.wait_for(asyncio.shield(job.future), self.timeout_s)
         except TimeoutError:
-            self.cancel(job)
+            self.cancel(job, "timeout")
             raise JobExpired(f"no result within {self.timeout_s:.0f} s") from None
         except asyncio.CancelledError:
-            self.cancel(job)
+            self.cancel(job, "client_gone")
             raise
 
     def retry_after(self, extra_rows: int = 0) -> int:
-        """Seconds until the backlog plus `extra_rows` should have drained, at the measured rate."""
+        """Seconds until the whole backlog plus `extra_rows` should have drained, at the measured rate."""
         rate = self._rows_per_s or float(self.max_batch_size)
-        return max(1, min(60, math.ceil((self._pending_rows + extra_rows) / rate)))
+        return max(1, min(60, math.ceil((self.pending_rows + extra_rows) / rate)))
 
     # -- the worker ------------------------------------------------------------------------
-    async def _next_batch(self) -> list[Slice] | None:
-        """Wait for rows, then for the batch to fill or the oldest row's wait to run out."""
+    def _ready_lane(self, now: float) -> Lane | None:
+        """The next lane, in turn, whose batch is full or whose oldest row has waited `max_wait_s`."""
+        for i in range(len(self._order)):
+            lane = self._order[(self._turn + i) % len(self._order)]
+            if not lane.pending:
+                continue
+            if self._closing or lane.pending_rows >= self.max_batch_size:
+                return lane
+            if now >= lane.pending[0].enqueued_at + self.max_wait_s:
+                return lane
+        return None
+
+    async def _next_batch(self) -> tuple[Lane, list[Slice]] | None:
+        """Wait for rows, then for some lane's batch to fill or its oldest row's wait to run out."""
         loop = asyncio.get_running_loop()
         while True:
-            if not self._pending:
+            waiting = [lane for lane in self._order if lane.pending]
+            if not waiting:
                 if self._closing:
                     return None
                 self._arrived.clear()
                 await self._arrived.wait()
                 continue
-            deadline = self._pending[0].enqueued_at + self.max_wait_s
-            while self._pending_rows < self.max_batch_size and not self._closing:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
+            now = loop.time()
+            lane = self._ready_lane(now)
+            if lane is None:
+                remaining = min(w.pending[0].enqueued_at for w in waiting) + self.max_wait_s - now
                 self._arrived.clear()
-                try:
-                    await asyncio.wait_for(self._arrived.wait(), remaining)
-                except TimeoutError:
-                    break
-            slices, expired = take_batch(self._pending, self.max_batch_size, loop.time())
-            self._pending_rows -= sum(s.stop - s.start for s in slices)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), max(remaining, 0.0))
+                continue
+            self._turn = (self._order.index(lane) + 1) % len(self._order)
+            slices, expired = take_batch(lane.pending, self.max_batch_size, loop.time())
+            lane.pending_rows -= sum(s.stop - s.start for s in slices)
             for job in expired:
-                self._pending_rows -= job.undispatched
+                lane.pending_rows -= job.undispatched
                 self.stats.expired_jobs += 1
+                self._dropped(job, "timeout")
                 job.fail(JobExpired(f"waited over {self.timeout_s:.0f} s for the generator"))
             if slices:
-                return slices
+                return lane, slices
 
-    def _forward(self, latents: torch.Tensor) -> np.ndarray:
+    def _forward(self, render: RenderFn, latents: torch.Tensor) -> np.ndarray:
         """One forward pass; on out-of-memory, retry the two halves (recursively) before giving up."""
         try:
-            images = self._render(latents)
+            images = render(latents)
         except Exception as exc:
             if not is_out_of_memory(exc) or latents.shape[0] == 1:
                 raise
@@ -282,7 +365,7 @@ class BatchQueue:
             logger.warning(
                 "out of memory at batch %d; retrying as %d + %d", latents.shape[0], half, latents.shape[0] - half
             )
-            return np.concatenate([self._forward(latents[:half]), self._forward(latents[half:])])
+            return np.concatenate([self._forward(render, latents[:half]), self._forward(render, latents[half:])])
         if len(images) != latents.shape[0]:
             raise RuntimeError(f"generator returned {len(images)} images for {latents.shape[0]} latents")
         return images
@@ -290,34 +373,38 @@ class BatchQueue:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            slices = await self._next_batch()
-            if slices is None:
+            batch = await self._next_batch()
+            if batch is None:
                 return
+            lane, slices = batch
             latents = torch.cat([s.job.latents[s.start : s.stop] for s in slices])
             started = time.perf_counter()
             try:
-                images = await loop.run_in_executor(self._executor, self._forward, latents)
+                images = await loop.run_in_executor(self._executor, self._forward, lane.render, latents)
             except Exception as exc:
                 self.stats.failed_batches += 1
-                logger.exception("batch of %d images failed; failing its %d requests", len(latents), len(slices))
+                self._observer.batch_failed(lane.name, len(latents))
+                logger.exception(
+                    "%s: batch of %d images failed; failing its %d requests", lane.name, len(latents), len(slices)
+                )
                 error = BatchFailed(f"generator failed: {type(exc).__name__}: {exc}")
                 for s in slices:
-                    self._discard(s.job)  # rows of it still queued would only fail again
+                    self._discard(s.job, "batch_failed")  # rows of it still queued would only fail again
                     s.job.fail(error)
                 continue
             seconds = time.perf_counter() - started
-            self._record(len(latents), seconds)
+            self._record(lane.name, len(latents), seconds)
             offset = 0
             for s in slices:
                 n = s.stop - s.start
                 s.job.deliver(s.start, images[offset : offset + n])
                 offset += n
 
-    def _record(self, rows: int, seconds: float) -> None:
+    def _record(self, lane: str, rows: int, seconds: float) -> None:
         self.stats.batches += 1
         self.stats.rows += rows
         self.stats.batch_sizes = [*self.stats.batch_sizes[-255:], rows]
+        self.stats.batch_lanes = [*self.stats.batch_lanes[-255:], lane]
         rate = rows / max(seconds, 1e-6)
         self._rows_per_s = rate if not self._rows_per_s else 0.8 * self._rows_per_s + 0.2 * rate
-        if self._on_batch is not None:
-            self._on_batch(rows, seconds)
+        self._observer.batch_done(lane, rows, seconds)

@@ -1,4 +1,9 @@
-"""HTTP caching of deterministic images: strong ETags and Cache-Control, so a CDN can sit in front."""
+"""HTTP caching of deterministic images: strong ETags and Cache-Control, so a CDN can sit in front.
+
+An image is a pure function of the release's weights (model version), the device kind that ran it
+and the request's options. URLs that name a release are immutable and cached for a year;
+unversioned URLs follow the default release and are cached briefly (`AVATARS_CACHE_MAX_AGE_S`).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,16 @@ import hashlib
 from fastapi import Request
 from fastapi.responses import Response
 
+from app.config import Settings
+from app.releases import ServedRelease
+
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-def etag_for(model_version: str, *parts: object) -> str:
-    """Strong validator: the image is a pure function of the model version and the request options."""
-    digest = hashlib.sha256("|".join([model_version, *map(str, parts)]).encode()).hexdigest()[:32]
+def etag_for(model_version: str, device_kind: str, *parts: object) -> str:
+    """Strong validator of the exact bytes: CPU float32 and GPU float16 images differ slightly, so
+    the device kind is part of it and no cache mixes them."""
+    digest = hashlib.sha256("|".join([model_version, device_kind, *map(str, parts)]).encode()).hexdigest()[:32]
     return f'"{digest}"'
 
 
@@ -25,11 +34,18 @@ def matches(request: Request, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-def cache_headers(etag: str, max_age: int, immutable: bool, model_version: str) -> dict[str, str]:
+def release_headers(served: ServedRelease) -> dict[str, str]:
+    """Every image answer says which release and weights drew it."""
+    return {"X-Model": served.name, "X-Model-Version": served.version}
+
+
+def cache_headers(served: ServedRelease, immutable: bool, settings: Settings, *parts: object) -> dict[str, str]:
+    """Validators and lifetime of one image answer. The encoder's zlib level changes the bytes but
+    not the pixels, so it is part of the ETag too: a deliberate encoder change gets new validators."""
     return {
-        "ETag": etag,
-        "Cache-Control": IMMUTABLE if immutable else f"public, max-age={max_age}",
-        "X-Model-Version": model_version,
+        "ETag": etag_for(served.version, served.model.device_kind, f"png-{settings.png_compress_level}", *parts),
+        "Cache-Control": IMMUTABLE if immutable else f"public, max-age={settings.cache_max_age_s}",
+        **release_headers(served),
     }
 
 

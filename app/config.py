@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "generator.safetensors"
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
 class Settings(BaseSettings):
@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AVATARS_", env_file=".env", extra="ignore")
 
     # model
-    weights_path: Path = Field(DEFAULT_WEIGHTS, description="generator checkpoint (.safetensors)")
+    weights_dir: Path = Field(
+        DEFAULT_WEIGHTS_DIR, description="folder of the releases: releases.json and the checkpoints it lists"
+    )
     device: str = Field("auto", description="auto (CUDA when available), cpu, cuda or cuda:N")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         "auto", description="auto: float16 on CUDA, float32 on the CPU (the only CPU choice)"
@@ -54,7 +56,9 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated origins allowed by CORS (empty: none)"
     )
-    cache_max_age_s: int = Field(86_400, ge=0, description="Cache-Control max-age of unpinned image URLs")
+    # unversioned URLs follow the default release, so a cache may keep them only briefly: 5 minutes
+    # after a new default, every cache serves it (versioned URLs are immutable: a year)
+    cache_max_age_s: int = Field(300, ge=0, description="Cache-Control max-age of unversioned image URLs")
     host: str = Field("127.0.0.1", description="bind address of `python -m app`")
     port: int = Field(8000, ge=1, le=65535)
     shutdown_timeout_s: float = Field(30.0, gt=0, description="graceful-shutdown budget for queued work")

@@ -7,14 +7,19 @@ rest of the request's HTTP handling under load (docs/benchmarks.md). These never
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from email.message import Message
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from app.config import Settings
 from app.errors import invalid
+from app.inference import AvatarModel
+from app.releases import ServedRelease
 from app.service import AvatarService
+from gan.releases import NAME_PATTERN
 
 
 async def get_service(request: Request) -> AvatarService:
@@ -39,3 +44,40 @@ async def require_json(request: Request) -> None:
 ServiceDep = Annotated[AvatarService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 JsonBody = Depends(require_json)
+ReleaseName = Annotated[
+    str,
+    Path(pattern=NAME_PATTERN, max_length=32, description="a release name from GET /models, e.g. v1", examples=["v1"]),
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The release a request is served by, and whether its URL named it (then the bytes are immutable)."""
+
+    served: ServedRelease
+    pinned: bool
+
+    @property
+    def name(self) -> str:
+        return self.served.name
+
+    @property
+    def model(self) -> AvatarModel:
+        return self.served.model
+
+
+def use_release(request: Request, served: ServedRelease) -> ServedRelease:
+    """Record the release on the request (the metrics label it) and return it."""
+    request.state.release = served.name
+    return served
+
+
+async def default_release(request: Request, service: ServiceDep) -> Target:
+    return Target(use_release(request, service.releases.default), pinned=False)
+
+
+async def named_release(release: ReleaseName, request: Request, service: ServiceDep) -> Target:
+    return Target(use_release(request, service.releases.resolve(release)), pinned=True)
+
+
+ReleaseResolver = Callable[..., Awaitable[Target]]

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from app.batching import BatchFailed, JobExpired, QueueClosed, QueueFull
 from app.metrics import ServiceMetrics
+from app.releases import RetiredRelease, UnknownRelease
 from app.service import ClientDisconnected
 
 logger = logging.getLogger(__name__)
@@ -66,9 +67,18 @@ def install_error_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
 
     @app.exception_handler(BatchFailed)
     async def on_failed(_: Request, exc: BatchFailed) -> JSONResponse:
-        rejected("generator_error")
-        metrics.batch_failures.inc()
+        rejected("generator_error")  # the failed forward pass itself is counted once, by the queue
         return JSONResponse(status_code=500, content={"detail": str(exc)})
+
+    @app.exception_handler(UnknownRelease)
+    async def on_unknown_release(_: Request, exc: UnknownRelease) -> JSONResponse:
+        rejected("unknown_release")
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(RetiredRelease)
+    async def on_retired_release(_: Request, exc: RetiredRelease) -> JSONResponse:
+        rejected("retired_release")
+        return JSONResponse(status_code=410, content={"detail": str(exc), "successor": exc.successor})
 
     @app.exception_handler(ClientDisconnected)
     async def on_disconnect(_: Request, __: ClientDisconnected) -> Response:

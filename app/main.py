@@ -13,28 +13,30 @@ from fastapi.staticfiles import StaticFiles
 from app import __version__
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
-from app.inference import AvatarModel
 from app.metrics import MetricsMiddleware, ServiceMetrics
+from app.releases import ReleaseRegistry
 from app.routes import ROUTERS
 from app.routes.studio import STATIC_DIR
 from app.service import AvatarService
 
 DESCRIPTION = """
-Anime-face avatars from a GAN generator. The same seed (or player id), options and model version
-always give the same image. All generation goes through one micro-batching queue; when it is full
-the service answers **503 with Retry-After** instead of queueing without bound.
+Anime-face avatars from a GAN generator. Generators are published as named, immutable releases
+(`GET /models`): the same release, seed (or player id) and options always give the same image on the
+same device kind, and URLs under `/models/{release}/` are cached forever. Unversioned URLs serve the
+default release. All generation goes through one micro-batching queue; when it is full the service
+answers **503 with Retry-After** instead of queueing without bound.
 """
 
 
-def create_app(settings: Settings | None = None, model: AvatarModel | None = None) -> FastAPI:
-    """Build the app; `model` lets `python -m app` (and tests) hand over an already loaded model."""
+def create_app(settings: Settings | None = None, releases: ReleaseRegistry | None = None) -> FastAPI:
+    """Build the app; `releases` lets `python -m app` (and tests) hand over already loaded releases."""
     settings = settings or get_settings()
     metrics = ServiceMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loaded = model or await asyncio.to_thread(
-            AvatarModel.load, settings.weights_path, settings.device, settings.dtype, settings.torch_threads
+        loaded = releases or await asyncio.to_thread(
+            ReleaseRegistry.load, settings.weights_dir, settings.device, settings.dtype, settings.torch_threads
         )
         service = AvatarService(settings, loaded, metrics)
         await service.start()
@@ -50,6 +52,8 @@ def create_app(settings: Settings | None = None, model: AvatarModel | None = Non
         description=DESCRIPTION,
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
+        docs_url=None,  # /docs and /redoc: app/routes/docs.py, without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -60,7 +64,7 @@ def create_app(settings: Settings | None = None, model: AvatarModel | None = Non
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "If-None-Match"],
-            expose_headers=["ETag", "Retry-After", "X-Avatar-Seed", "X-Model-Version", "X-Frames"],
+            expose_headers=["ETag", "Retry-After", "X-Avatar-Seed", "X-Model", "X-Model-Version", "X-Frames"],
         )
     install_error_handlers(app, metrics)
     for router in ROUTERS:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from gan.latents import MAX_SEED
+from gan.releases import NAME_PATTERN
 
 SIZES = (64, 128, 256)
 LATENT_BOUND = 10.0
@@ -54,6 +55,18 @@ Latent = Annotated[
 ]
 
 
+ReleaseField = Annotated[
+    str | None,
+    Field(
+        pattern=NAME_PATTERN,
+        max_length=32,
+        description="the release that draws the avatars (GET /models); default: the default release. "
+        "Store it beside the player to get exactly the same avatar later",
+        examples=["v1"],
+    ),
+]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -80,6 +93,7 @@ class AvatarRequest(_Body):
         json_schema_extra={
             "examples": [
                 {"player_ids": ["player-8d2f1c"], "size": 128},
+                {"player_ids": ["player-8d2f1c"], "model": "v1"},
                 {"seeds": [1, 2, 3], "truncation": 0.7},
                 {"latents": [[0.1] * 8], "size": 64},
             ]
@@ -89,6 +103,7 @@ class AvatarRequest(_Body):
     seeds: list[BodySeed] | None = Field(None, min_length=1, max_length=HARD_MAX_ITEMS)
     player_ids: list[PlayerId] | None = Field(None, min_length=1, max_length=HARD_MAX_ITEMS)
     latents: list[Latent] | None = Field(None, min_length=1, max_length=HARD_MAX_ITEMS)
+    model: ReleaseField = None
     truncation: Truncation = 1.0
     size: Size = 64
 
@@ -116,6 +131,7 @@ class AvatarBatch(BaseModel):
         json_schema_extra={
             "examples": [
                 {
+                    "model": "v1",
                     "model_version": "3f9c2a7d5e1b8c40",
                     "size": 64,
                     "truncation": 1.0,
@@ -124,7 +140,8 @@ class AvatarBatch(BaseModel):
             ]
         }
     )
-    model_version: str
+    model: str = Field(description="the release that drew these avatars")
+    model_version: str = Field(description="content hash of that release's weights")
     size: int
     truncation: float
     avatars: list[AvatarItem]
@@ -171,16 +188,29 @@ class InterpolationRequest(InterpolationOptions):
     )
     start: Latent
     end: Latent
+    model: ReleaseField = None
 
 
 # ------------------------------------------------------------------------------------------ others
 class LatentResponse(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"seed": 42, "latent_dim": 4, "latent": [0.33, -1.2, 0.05, 0.9]}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "seed": 42,
+                    "latent_dim": 4,
+                    "latent": [0.33, -1.2, 0.05, 0.9],
+                    "model": "v1",
+                    "model_version": "3f9c2a7d5e1b8c40",
+                }
+            ]
+        }
     )
     seed: int
     latent_dim: int
     latent: list[float] = Field(description="float32 values; send back as `latents` to get the same avatar")
+    model: str
+    model_version: str
 
 
 class ModelResponse(BaseModel):
@@ -188,11 +218,17 @@ class ModelResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
+                    "name": "v1",
+                    "status": "default",
+                    "successor": None,
+                    "loaded": True,
+                    "published": "2026-11-24",
+                    "device_kind": "cpu-float32",
                     "format": "anime-avatars/generator",
                     "format_version": 1,
                     "architecture": "dcgan",
                     "model_version": "3f9c2a7d5e1b8c40",
-                    "file": "generator.safetensors",
+                    "file": "v1.safetensors",
                     "generator": {"latent_dim": 128, "resolution": 64, "channels": 32},
                     "card": {"recipe": {"preset": "sngan-64"}, "metrics": {"face_rate": 0.7}},
                     "runtime": {"device": "cpu", "dtype": "float32", "max_batch_size": 64},
@@ -200,6 +236,12 @@ class ModelResponse(BaseModel):
             ]
         }
     )
+    name: str = Field(description="the release name used in URLs and in `model`")
+    status: Literal["default", "available", "retired"]
+    successor: str | None = None
+    loaded: bool = True
+    published: str = ""
+    device_kind: str = Field(description="device type and dtype that draw this instance's images (part of ETags)")
     format: str
     format_version: int
     architecture: str
@@ -210,8 +252,23 @@ class ModelResponse(BaseModel):
     runtime: dict[str, Any]
 
 
+class RetiredRelease(BaseModel):
+    name: str
+    status: Literal["retired"]
+    model_version: str
+    successor: str
+    loaded: Literal[False]
+    file: str
+
+
+class ModelList(BaseModel):
+    default: str = Field(description="the release that unversioned URLs and requests without `model` use")
+    releases: list[ModelResponse | RetiredRelease]
+
+
 class Status(BaseModel):
     status: str
+    model: str | None = None
     model_version: str | None = None
 
 

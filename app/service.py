@@ -1,4 +1,4 @@
-"""The running service: model, batching queue, encoder pool and metrics, started and stopped together."""
+"""The running service: releases, batching queue, encoder pool and metrics, started and stopped together."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from starlette.requests import Request
 from app.batching import BatchQueue
 from app.config import Settings
 from app.encoding import encode_png
-from app.inference import AvatarModel
 from app.metrics import ServiceMetrics
+from app.releases import ReleaseRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -36,30 +36,37 @@ async def _client_gone(request: Request) -> None:
 
 
 class AvatarService:
-    def __init__(self, settings: Settings, model: AvatarModel, metrics: ServiceMetrics) -> None:
+    def __init__(self, settings: Settings, releases: ReleaseRegistry, metrics: ServiceMetrics) -> None:
         self.settings = settings
-        self.model = model
+        self.releases = releases
         self.metrics = metrics
+        # one lane per release: a batch never mixes generators, and releases take turns
         self.queue = BatchQueue(
-            model.render,
+            {name: served.model.render for name, served in releases.served.items()},
             max_batch_size=settings.max_batch_size,
             max_wait_s=settings.max_wait_ms / 1000,
             max_pending_rows=settings.queue_max_images,
             timeout_s=settings.request_timeout_s,
-            on_batch=metrics.observe_batch,
+            observer=metrics,
         )
         self.encoder = ThreadPoolExecutor(settings.encode_threads, thread_name_prefix="encode")
         self.ready = False
-        metrics.track_queue(lambda: self.queue.pending_rows)
+        metrics.track_releases(releases.names, self.queue.lane_pending_rows)
 
     async def start(self) -> None:
-        """Warm up (a full batch and one encode), start the batch worker, then report ready."""
+        """Warm up every release (a full batch and one encode), start the batch worker, then report ready."""
         if self.settings.warmup:
-            images = await asyncio.to_thread(self.model.warmup_images, self.settings.max_batch_size)
+            for served in self.releases.served.values():
+                images = await asyncio.to_thread(served.model.warmup_images, self.settings.max_batch_size)
             await self.encode(encode_png, images[0], 256, self.settings.png_compress_level)
         self.queue.start()
         self.ready = True
-        logger.info("ready: model %s, max batch %d", self.model.version, self.settings.max_batch_size)
+        logger.info(
+            "ready: releases %s (default %s), max batch %d",
+            ", ".join(self.releases.names),
+            self.releases.default.name,
+            self.settings.max_batch_size,
+        )
 
     async def stop(self) -> None:
         """Refuse new work, let queued work finish, then release the threads."""
@@ -68,12 +75,12 @@ class AvatarService:
         self.encoder.shutdown(wait=True)
         logger.info("stopped")
 
-    async def render(self, latents: torch.Tensor, request: Request | None = None) -> np.ndarray:
-        """Images for `latents` through the batching queue; if `request`'s client disconnects first,
-        its queued rows are dropped and `ClientDisconnected` is raised."""
+    async def render(self, release: str, latents: torch.Tensor, request: Request | None = None) -> np.ndarray:
+        """Images of `release` for `latents` through the batching queue; if `request`'s client
+        disconnects first, its queued rows are dropped and `ClientDisconnected` is raised."""
         if request is None:
-            return await self.queue.generate(latents)
-        work = asyncio.ensure_future(self.queue.generate(latents))
+            return await self.queue.generate(latents, release)
+        work = asyncio.ensure_future(self.queue.generate(latents, release))
         gone = asyncio.ensure_future(_client_gone(request))
         try:
             await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -82,8 +89,7 @@ class AvatarService:
         if not work.done():
             work.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await work
-            self.metrics.dropped_images.inc(latents.shape[0])
+                await work  # the queue counts the rows it drops
             raise ClientDisconnected
         return work.result()
 

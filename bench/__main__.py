@@ -9,16 +9,32 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from app.config import DEFAULT_WEIGHTS
+from app.config import DEFAULT_WEIGHTS_DIR
 from bench.report import markdown, write
 from bench.runner import BenchConfig, quick, run_benchmark
 from bench.servers import ServerFailed
+from gan.releases import ManifestError, read_manifest
+
+
+def default_checkpoint() -> Path:
+    """The default release's file, or the path it would have when the manifest cannot be read."""
+    try:
+        manifest = read_manifest(DEFAULT_WEIGHTS_DIR)
+    except ManifestError:
+        return DEFAULT_WEIGHTS_DIR / "v1.safetensors"
+    return manifest.file_of(manifest.default)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    defaults = BenchConfig(weights=DEFAULT_WEIGHTS)
+    default_weights = default_checkpoint()
+    defaults = BenchConfig(weights=default_weights)
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="generator checkpoint (.safetensors)")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=default_weights,
+        help="generator checkpoint (.safetensors; default: the default release of weights/releases.json)",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/bench"), help="folder for benchmarks-*.{json,md,png}")
     parser.add_argument("--log-dir", type=Path, default=Path("runs/bench/logs"), help="one log file per server started")
     parser.add_argument("--quick", action="store_true", help="smoke-sized run: every stage, a fraction of a second")

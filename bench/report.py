@@ -152,6 +152,27 @@ def overload_table(overload: dict[str, Any]) -> str:
     )
 
 
+def releases_table(releases: dict[str, Any]) -> str:
+    r = releases
+    rows = [
+        [f"one release, c={r['concurrency']}", r["one_release"]],
+        [f"two releases, half each, c={r['concurrency']}", r["two_releases"]],
+        ["release b alone, c=1", r["b_alone"]],
+        [f"release a flooded, c={r['flood_concurrency']}", r["a_flooded"]],
+        ["release b during that flood, c=1", r["b_during_flood"]],
+    ]
+    body = table(
+        ["load", "avatars/s", "p50 ms", "p99 ms", "errors"],
+        [[name, _num(s["avatars_per_s"]), _num(s["p50_ms"]), _num(s["p99_ms"]), _errors(s)] for name, s in rows],
+    )
+    memory = ", ".join(f"{n} release(s) {_num(v)} MiB" for n, v in r["rss_ready_mib"].items())
+    return (
+        f"{body}\n\nTwo releases half each / one release: **{_times(r['mixed_over_one'])}** throughput.\n\n"
+        f"RSS when ready (loaded and warmed): {memory}; each release past the first costs "
+        f"**{_num(r['rss_per_extra_release_mib'], 1)} MiB**."
+    )
+
+
 def shares_table(ratios: dict[str, Any]) -> str:
     return table(
         ["scenario (ours, best concurrency)", "avatars/s", "of generator ceiling", "of generator + PNG ceiling"],
@@ -212,6 +233,8 @@ def markdown(results: dict[str, Any]) -> str:
         "### Memory under load\n\n" + memory_table(results["memory"]),
         "### Past capacity\n\n" + overload_table(results["overload"]),
     ]
+    if "releases" in results:  # runs from before releases existed have no such stage
+        sections.append("### Several releases\n\n" + releases_table(results["releases"]))
     return "\n\n".join(sections) + "\n"
 
 

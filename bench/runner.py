@@ -13,7 +13,10 @@ two servers ever share the CPU:
 4. the same service with `max_batch_size=1` (batching off), one seed at each concurrency;
 5. the peer at its best setting, one seed at each concurrency;
 6. overload: open-loop arrivals at `overload_factor` times our measured capacity against our
-   service with a `overload_queue`-image queue.
+   service with a `overload_queue`-image queue;
+7. releases: one seed per request at `releases_concurrency` against one release, then half and
+   half against two releases (same weights, so only the per-release lanes differ), and a flood of
+   one release while a single client asks the other (does the flood starve it?).
 
 `run_benchmark` returns one JSON-ready dict; `bench.report` turns it into tables and a plot.
 """
@@ -41,7 +44,7 @@ from app.config import Settings
 from bench.ceilings import measure_ceilings
 from bench.http import LOOPBACK, Engine, HttpRequest, loopback_client
 from bench.load import Scenario, Summary, closed_loop, open_loop
-from bench.servers import ServerProcess, litserve_peer, our_service
+from bench.servers import ServerProcess, litserve_peer, our_service, release_folder
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,6 +105,9 @@ class BenchConfig:
     overload_factor: float = 2.0
     overload_seconds: float = 6.0
     overload_queue: int = 256  # the least the service accepts with its default max_grid (256)
+    releases_concurrency: int = 32  # one-release against two-release throughput
+    flood_concurrency: int = 128  # clients flooding release A while one client asks release B
+    memory_releases: int = 5  # releases of a server started only to read what each one costs in RSS
     peer: bool = True
     client: Engine = "raw"  # the load generator's HTTP client (see bench.http)
     log_dir: Path = Path("runs/bench/logs")
@@ -131,6 +137,9 @@ def quick(config: BenchConfig) -> BenchConfig:
         ceiling_threads=(1,),
         ceiling_seconds=0.1,
         overload_seconds=1.0,
+        releases_concurrency=8,
+        memory_releases=3,
+        flood_concurrency=16,
     )
 
 
@@ -254,8 +263,14 @@ def tune(config: BenchConfig) -> dict[str, Any]:
     }
 
 
-def _ours(config: BenchConfig, name: str, settings: dict[str, Any]) -> AbstractContextManager[ServerProcess]:
-    return our_service(config.weights, config.log_dir, name, {"png_compress_level": config.png_level, **settings})
+BENCH_RELEASES = ("a", "b")
+
+
+def _ours(
+    config: BenchConfig, name: str, settings: dict[str, Any], releases: tuple[str, ...] = BENCH_RELEASES[:1]
+) -> AbstractContextManager[ServerProcess]:
+    folder = release_folder(config.weights, config.log_dir / f"{name}-weights", releases)
+    return our_service(folder, config.log_dir, name, {"png_compress_level": config.png_level, **settings})
 
 
 def _peer(config: BenchConfig, setting: PeerSetting, name: str = "litserve") -> AbstractContextManager[ServerProcess]:
@@ -340,6 +355,62 @@ def overload(config: BenchConfig, settings: dict[str, Any], capacity_per_s: floa
         "share_503": refused / offered if offered else 0.0,
         # an accepted request waits behind at most the whole queue, drained at the measured capacity
         "expected_wait_bound_ms": 1000 * config.overload_queue / capacity_per_s if capacity_per_s else None,
+    }
+
+
+def one_seed_of(release: str) -> Callable[[int], HttpRequest]:
+    def factory(i: int) -> HttpRequest:
+        return HttpRequest("POST", "/avatars", json={"seeds": [i], "model": release})
+
+    return factory
+
+
+def half_and_half(i: int) -> HttpRequest:
+    return one_seed_of(BENCH_RELEASES[i % 2])(i)
+
+
+def releases_stage(config: BenchConfig, settings: dict[str, Any]) -> dict[str, Any]:
+    """Two releases against one on the same load, and one release flooded while the other is asked."""
+    c = config.releases_concurrency
+    rss: dict[str, float | None] = {}
+    with _ours(config, "ours-one-release", settings) as server:
+        rss["1"] = server.rss_mib()
+        one = measure(server, Scenario("one release", one_seed_of("a"), 1, c), config)
+    many = tuple(f"r{i}" for i in range(config.memory_releases))
+    with _ours(config, "ours-many-releases", settings, many) as server:
+        rss[str(len(many))] = server.rss_mib()  # loaded and warmed, nothing served yet
+    with _ours(config, "ours-two-releases", settings, BENCH_RELEASES) as server:
+        rss["2"] = server.rss_mib()
+        mixed = measure(server, Scenario("two releases, half each", half_and_half, 1, c), config)
+        alone = measure(server, Scenario("release b alone", one_seed_of("b"), 1, 1), config)
+
+        async def go() -> tuple[Summary, Summary]:
+            flood = Scenario("release a flooded", one_seed_of("a"), 1, config.flood_concurrency)
+            probe = Scenario("release b during the flood", one_seed_of("b"), 1, 1)
+            async with (
+                loopback_client(server.port, flood.concurrency, config.client) as flood_client,
+                loopback_client(server.port, 1, config.client) as probe_client,
+            ):
+                kwargs = {"seconds": config.seconds, "max_requests": config.max_requests, "warmup_s": config.warmup_s}
+                flooded, probed = await asyncio.gather(
+                    closed_loop(flood_client, flood, **kwargs), closed_loop(probe_client, probe, **kwargs)
+                )
+            return flooded, probed
+
+        flooded, probed = _run(go)
+    known = {int(k): v for k, v in rss.items() if v is not None}
+    per_release = (known[len(many)] - known[1]) / (len(many) - 1) if len(known) == 3 and len(many) > 1 else None
+    return {
+        "concurrency": c,
+        "rss_ready_mib": rss,
+        "rss_per_extra_release_mib": per_release,
+        "one_release": one.as_dict(),
+        "two_releases": mixed.as_dict(),
+        "mixed_over_one": _ratio(mixed.avatars_per_s, one.avatars_per_s),
+        "flood_concurrency": config.flood_concurrency,
+        "b_alone": alone.as_dict(),
+        "a_flooded": flooded.as_dict(),
+        "b_during_flood": probed.as_dict(),
     }
 
 
@@ -475,6 +546,8 @@ def run_benchmark(config: BenchConfig, command: str = "python -m bench") -> dict
     capacity = max(r["avatars_per_s"] for r in rows if r["server"] == "ours" and r["scenario"] == ONE_SEED)
     with _stage(results, "overload"):
         results["overload"] = overload(config, settings, capacity)
+    with _stage(results, "releases"):
+        results["releases"] = releases_stage(config, settings)
     results["ratios"] = ratios(rows, results["ceilings"])
     results["wall_s"] = round(time.perf_counter() - started, 1)
     return results

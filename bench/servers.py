@@ -12,18 +12,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from bench.http import LOOPBACK
+from gan.releases import publish
 
 logger = logging.getLogger(__name__)
 
@@ -172,13 +174,24 @@ def _base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("AVATARS_")}
 
 
+def release_folder(checkpoint: Path, folder: Path, names: Sequence[str]) -> Path:
+    """A weights folder whose releases `names` (the first the default) are all `checkpoint`: the
+    service then does the work of several releases with weights that cost exactly the same."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    for name in names:
+        publish(folder, name, checkpoint, notes="benchmark copy")
+    return folder
+
+
 def our_service(
-    weights: Path, log_dir: Path, name: str = "ours", settings: Mapping[str, object] | None = None
+    weights_dir: Path, log_dir: Path, name: str = "ours", settings: Mapping[str, object] | None = None
 ) -> contextlib.AbstractContextManager[ServerProcess]:
-    """`python -m app` on a free loopback port with `settings` as AVATARS_<NAME> variables."""
+    """`python -m app` over the releases in `weights_dir`, on a free loopback port, with `settings`
+    as AVATARS_<NAME> variables."""
     port = free_port()
     env = _base_env() | {
-        "AVATARS_WEIGHTS_PATH": str(Path(weights).resolve()),
+        "AVATARS_WEIGHTS_DIR": str(Path(weights_dir).resolve()),
         "AVATARS_HOST": LOOPBACK,
         "AVATARS_PORT": str(port),
         "AVATARS_DEVICE": "cpu",

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `docker compose up training`: train on /data, write the run to /runs, export the generator to /weights.
+# `docker compose up training`: train on /data, write the run to /runs, export the generator into the run
+# folder and, when TRAIN_RELEASE names a new release (e.g. v2), publish it in /weights (releases.json).
 # Configure with environment variables (see docker-compose.yml) or a mounted TOML/YAML file in TRAIN_CONFIG;
 # TRAIN_DATA_DIR, TRAIN_RUNS_DIR and TRAIN_WEIGHTS_DIR move the three folders (tests use them).
 # Order of precedence, as in `python -m training train`: preset, then the file, then --set.
@@ -9,7 +10,8 @@ data_dir="${TRAIN_DATA_DIR:-/data}"
 runs_dir="${TRAIN_RUNS_DIR:-/runs}"
 run_name="${TRAIN_RUN_NAME:-$(date -u +%Y%m%d-%H%M%S)-${TRAIN_PRESET:-train}}"
 run_dir="${runs_dir}/${run_name}"
-export_to="${TRAIN_WEIGHTS_DIR:-/weights}/${TRAIN_EXPORT_NAME:-retrained.safetensors}"
+weights_dir="${TRAIN_WEIGHTS_DIR:-/weights}"
+export_to="${run_dir}/${TRAIN_EXPORT_NAME:-generator.safetensors}"
 
 # extra settings, space-separated: TRAIN_SET="epochs=50 g_channels=32"
 read -r -a extra <<< "${TRAIN_SET:-}"
@@ -33,4 +35,14 @@ if [[ -n "${AVATARS_CASCADE:-}" && -f "${AVATARS_CASCADE}" ]]; then
   export_args+=(--evaluate --cascade "${AVATARS_CASCADE}")
 fi
 python -m training "${export_args[@]}"
-echo "exported ${export_to}; serve it with AVATARS_WEIGHTS_FILE=$(basename "${export_to}") docker compose up -d api"
+
+if [[ -z "${TRAIN_RELEASE:-}" ]]; then
+  echo "exported ${export_to}; publish it with TRAIN_RELEASE=<new name>, or:"
+  echo "  python -m training release --weights-dir ${weights_dir} add <new name> ${export_to} [--default]"
+  exit 0
+fi
+# a published name never changes its weights: `release add` refuses a name that exists
+release_args=(release --weights-dir "${weights_dir}" add "${TRAIN_RELEASE}" "${export_to}")
+if [[ "${TRAIN_RELEASE_DEFAULT:-false}" == "true" ]]; then release_args+=(--default); fi
+python -m training "${release_args[@]}"
+echo "published ${TRAIN_RELEASE} in ${weights_dir}; restart the API to serve it: docker compose restart api"

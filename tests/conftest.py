@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny randomly initialised checkpoint (never the shipped weights) and images."""
+"""Shared fixtures: tiny randomly initialised checkpoints and releases (never the shipped weights), and images."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from PIL import Image
 
 from app.config import Settings
 from app.inference import AvatarModel
+from app.releases import ReleaseRegistry
 from gan.checkpoint import save_generator
 from gan.networks import Generator, GeneratorConfig
+from gan.releases import publish
 
 TINY = GeneratorConfig(latent_dim=16, resolution=64, channels=4, max_channels=32)
 
@@ -44,11 +46,24 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_release_dir(tmp_path_factory: pytest.TempPathFactory, tiny_weights: Path) -> Path:
+    """A weights folder whose manifest publishes the tiny checkpoint as release v1 (the default)."""
+    folder = tmp_path_factory.mktemp("releases")
+    publish(folder, "v1", tiny_weights)
+    return folder
+
+
+def one_release(model: object, name: str = "v1") -> ReleaseRegistry:
+    """Releases made of one in-memory model (e.g. a GatedModel), for `create_app`."""
+    return ReleaseRegistry.of({name: model})  # type: ignore[dict-item]
+
+
 @pytest.fixture
-def settings_for(tiny_weights: Path) -> Callable[..., Settings]:
+def settings_for(tiny_release_dir: Path) -> Callable[..., Settings]:
     def build(**overrides: object) -> Settings:
         values: dict[str, object] = {
-            "weights_path": tiny_weights, "device": "cpu", "max_batch_size": 16, "max_wait_ms": 2.0,
+            "weights_dir": tiny_release_dir, "device": "cpu", "max_batch_size": 16, "max_wait_ms": 2.0,
             "encode_workers": 2, "warmup": False,
         }  # fmt: skip
         values.update(overrides)

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.config import DEFAULT_WEIGHTS, Settings
+from app.config import DEFAULT_WEIGHTS_DIR, Settings
+from gan.releases import MANIFEST_NAME, read_manifest
 from training.cli import build_parser
 from training.config import TrainConfig
 
@@ -129,10 +130,10 @@ def test_copy_sources_exist_and_reach_the_build_context() -> None:
 def test_dockerignore_keeps_data_runs_and_caches_out() -> None:
     for path in ("data/faces.zip", "runs/x/snapshot.pt", ".venv/bin/python", ".git/HEAD", "test-artifacts/a.png",
                  "app/__pycache__/main.cpython-311.pyc", ".pytest_cache/v", "anime_avatars.egg-info/PKG-INFO",
-                 "weights/generator.safetensors.tmp", "tests/conftest.py", "bench/__main__.py"):  # fmt: skip
+                 "weights/v1.safetensors.tmp", "tests/conftest.py", "bench/__main__.py"):  # fmt: skip
         assert dockerignore_excludes(path), path
     kept = ("pyproject.toml", "README.md", "requirements/serve.txt", "app/static/studio.js", "gan/checkpoint.py",
-            "training/cli.py", "docker/train.sh", "weights/generator.safetensors")  # fmt: skip
+            "training/cli.py", "docker/train.sh", "weights/v1.safetensors", "weights/releases.json")  # fmt: skip
     for path in kept:
         assert not dockerignore_excludes(path), path
 
@@ -169,18 +170,21 @@ def test_serve_image_runs_the_service_module_as_a_non_root_user() -> None:
     assert of("EXPOSE", "serve")[-1].args == env["AVATARS_PORT"]
 
 
-def test_serve_image_bakes_in_the_weights_the_service_loads() -> None:
-    weights = Path(env_of("serve")["AVATARS_WEIGHTS_PATH"])
-    assert weights.name == DEFAULT_WEIGHTS.name  # the same file `python -m app` loads outside the image
+def test_serve_image_bakes_in_the_releases_the_service_loads() -> None:
+    weights = Path(env_of("serve")["AVATARS_WEIGHTS_DIR"])
+    assert DEFAULT_WEIGHTS_DIR == ROOT / "weights"  # the folder `python -m app` loads outside the image
     copied = [copy_parts(i) for i in of("COPY", "serve")]
-    assert (["weights/"], f"{weights.parent}/") in copied
-    assert (ROOT / "weights" / weights.name).is_file(), "weights/generator.safetensors is missing: the build fails"
+    assert (["weights/"], f"{weights}/") in copied
+    manifest = read_manifest(ROOT / "weights" / MANIFEST_NAME)
+    for release in manifest.served:  # every file the manifest lists is in the build context
+        assert not dockerignore_excludes(f"weights/{release.file}"), release.file
 
 
 def test_healthchecks_ask_the_readiness_route() -> None:
-    from app.routes import ROUTERS
+    from app.config import Settings
+    from app.main import create_app
 
-    assert "/readyz" in {router.prefix + route.path for router in ROUTERS for route in router.routes}
+    assert "/readyz" in create_app(Settings()).openapi()["paths"]
     (healthcheck,) = of("HEALTHCHECK", "serve")
     assert "/readyz" in healthcheck.args and "CMD" in healthcheck.args
     compose = yaml.safe_load(COMPOSE.read_text())
@@ -209,7 +213,7 @@ def test_api_service() -> None:
     assert api["restart"] in ("always", "unless-stopped")
     assert any(v.startswith("./weights:/app/weights") for v in api["volumes"])
     assert set(api["environment"]) <= SETTINGS_FIELDS
-    assert api["environment"]["AVATARS_WEIGHTS_PATH"].startswith("/app/weights/")
+    assert api["environment"]["AVATARS_WEIGHTS_DIR"] == "/app/weights"  # no change per release
     assert "deploy" not in api  # the base file starts on any host; the GPU is docker-compose.gpu.yml
 
 
@@ -283,21 +287,24 @@ def test_train_sh_uses_flags_and_settings_the_cli_has(tmp_path: Path) -> None:
     env = {
         "TRAIN_PRESET": "sngan-64", "TRAIN_CONFIG": "/config/train.toml", "TRAIN_SET": "epochs=3 g_channels=16",
         "TRAIN_MAX_MINUTES": "5", "TRAIN_RUN_NAME": "r1", "TRAIN_EXPORT_NAME": "new.safetensors",
-        "AVATARS_CASCADE": str(cascade),
+        "AVATARS_CASCADE": str(cascade), "TRAIN_RELEASE": "v7", "TRAIN_RELEASE_DEFAULT": "true",
     }  # fmt: skip
-    train, export = (check_training_command(argv) for argv in run_train_sh(tmp_path, env))
+    train, export, release = (check_training_command(argv) for argv in run_train_sh(tmp_path, env))
     assert train.command == "train" and train.preset == "sngan-64" and str(train.config) == "/config/train.toml"
     assert train.data == str(tmp_path / "data")
     assert {f"out_dir={tmp_path / 'runs'}", "run_name=r1", "max_minutes=5", "epochs=3", "g_channels=16",
             f"cascade={cascade}"} <= set(train.overrides)  # fmt: skip
     assert export.command == "export" and export.run_dir == tmp_path / "runs" / "r1"
-    assert export.out == tmp_path / "new.safetensors" and export.evaluate and export.cascade == str(cascade)
+    assert export.out == tmp_path / "runs" / "r1" / "new.safetensors"
+    assert export.evaluate and export.cascade == str(cascade)
+    assert release.command == "release" and release.action == "add" and release.weights_dir == tmp_path
+    assert release.name == "v7" and release.checkpoint == export.out and release.default
 
 
 def test_train_sh_defaults_and_resume(tmp_path: Path) -> None:
     train, export = (check_training_command(argv) for argv in run_train_sh(tmp_path, {"TRAIN_RUN_NAME": "r2"}))
     assert train.preset is None and train.config is None  # the CLI's default preset
-    assert not export.evaluate and export.out == tmp_path / "retrained.safetensors"
+    assert not export.evaluate and export.out == tmp_path / "runs" / "r2" / "generator.safetensors"
 
     (tmp_path / "runs" / "r3").mkdir(parents=True)
     (tmp_path / "runs" / "r3" / "snapshot.pt").write_bytes(b"")

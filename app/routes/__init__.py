@@ -1,5 +1,37 @@
-"""HTTP routes, one router per file."""
+"""HTTP routes, one module each; image routes are mounted twice: unversioned and per release.
 
-from app.routes import avatars, grid, health, interpolate, latents, model, studio
+`/avatars/{seed}.png`, `/grid`, `/interpolate` and `/latents/{seed}` serve the default release;
+the same paths under `/models/{release}/` serve the named one, with immutable caching.
+"""
 
-ROUTERS = [avatars.router, grid.router, interpolate.router, latents.router, model.router, health.router, studio.router]
+from fastapi import APIRouter
+
+from app.deps import default_release, named_release
+from app.routes import avatars, docs, grid, health, interpolate, latents, model, studio
+
+IMAGE_ROUTES = (avatars.image_routes, grid.image_routes, interpolate.image_routes, latents.image_routes)
+VERSIONED_PREFIX = "/models/{release}"
+
+
+def _image_router(versioned: bool) -> APIRouter:
+    # the prefix goes into each route's own path (not a router prefix), so the route template that
+    # the metrics label requests with is the full one
+    router = APIRouter()
+    for build in IMAGE_ROUTES:
+        if versioned:
+            router.include_router(build(named_release, VERSIONED_PREFIX))
+        else:
+            router.include_router(build(default_release))
+    return router
+
+
+ROUTERS = [
+    avatars.router,
+    interpolate.router,
+    _image_router(versioned=False),
+    _image_router(versioned=True),
+    model.router,
+    health.router,
+    studio.router,
+    docs.router,
+]

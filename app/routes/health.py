@@ -23,7 +23,8 @@ async def get_ready(request: Request) -> Response:
     service = getattr(request.app.state, "service", None)
     if service is None or not service.ready or not service.queue.accepting:
         return JSONResponse(status_code=503, content={"status": "not ready"}, headers={"Retry-After": "5"})
-    return JSONResponse({"status": "ready", "model_version": service.model.version})
+    default = service.releases.default
+    return JSONResponse({"status": "ready", "model": default.name, "model_version": default.version})
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})

@@ -1,17 +1,20 @@
 """/interpolate: walk the latent space between two seeds (GET) or two latent vectors (POST)."""
 
-from __future__ import annotations
+# no `from __future__ import annotations`: the route signatures refer to the release resolver
+# passed to `image_routes`, which FastAPI can only see in annotations evaluated at definition time
 
 from typing import Annotated
 
 import torch
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from app.deps import JsonBody, ServiceDep, SettingsDep
+from app.caching import cache_headers, matches, not_modified, release_headers
+from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_gif, encode_strip
 from app.errors import invalid
-from app.routes.avatars import ERRORS
+from app.releases import ServedRelease
+from app.routes.avatars import ERRORS, RELEASE_ERRORS
 from app.schemas import InterpolationOptions, InterpolationQuery, InterpolationRequest
 from app.service import AvatarService
 from gan.latents import interpolate, seed_latent, truncate
@@ -22,46 +25,67 @@ MEDIA = {"png": "image/png", "gif": "image/gif"}
 IMAGE = {"content": {"image/png": {}, "image/gif": {}}, "description": "PNG strip or animated GIF"}
 
 
+def check_steps(options: InterpolationOptions, loc: str, max_steps: int) -> None:
+    if options.steps > max_steps:
+        raise invalid([loc, "steps"], f"Input should be less than or equal to {max_steps}", "less_than_equal")
+
+
 async def render_path(
+    served: ServedRelease,
     start: torch.Tensor,
     end: torch.Tensor,
     options: InterpolationOptions,
-    loc: str,
     request: Request,
     service: AvatarService,
-    max_steps: int,
-) -> Response:
-    if options.steps > max_steps:
-        raise invalid([loc, "steps"], f"Input should be less than or equal to {max_steps}", "less_than_equal")
+) -> bytes:
     path = truncate(interpolate(start, end, options.steps, options.mode), options.truncation)
-    images = await service.render(path, request)
+    images = await service.render(served.name, path, request)
     if options.format == "gif":
-        data = await service.encode(encode_gif, images, options.size, options.frame_ms)
-    else:
-        data = await service.encode(encode_strip, images, options.size, service.settings.png_compress_level)
-    return Response(
-        data,
-        media_type=MEDIA[options.format],
-        headers={"X-Model-Version": service.model.version, "X-Frames": str(options.steps)},
+        return await service.encode(encode_gif, images, options.size, options.frame_ms)
+    return await service.encode(encode_strip, images, options.size, service.settings.png_compress_level)
+
+
+def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
+    """GET /interpolate, bound to the default release or to the release named in the URL."""
+    routes = APIRouter(tags=["explore"])
+
+    @routes.get(
+        prefix + "/interpolate",
+        response_class=Response,
+        responses={200: IMAGE, 304: {"description": "not modified"}, **RELEASE_ERRORS, **ERRORS},
     )
+    async def get_interpolation(
+        query: Annotated[InterpolationQuery, Query()],
+        target: Annotated[Target, Depends(release)],
+        request: Request,
+        service: ServiceDep,
+        settings: SettingsDep,
+    ) -> Response:
+        """From the avatar of `start` to that of `end`: a PNG strip (frames left to right) or a looping GIF."""
+        check_steps(query, "query", settings.max_interpolation_steps)
+        served = target.served
+        headers = cache_headers(served, target.pinned, settings, "interpolate", *query.model_dump(mode="json").values())
+        headers["X-Frames"] = str(query.steps)
+        if matches(request, headers["ETag"]):
+            return not_modified(headers)
+        dim = served.model.latent_dim
+        start, end = seed_latent(query.start, dim), seed_latent(query.end, dim)
+        data = await render_path(served, start, end, query, request, service)
+        return Response(data, media_type=MEDIA[query.format], headers=headers)
+
+    return routes
 
 
-@router.get("/interpolate", response_class=Response, responses={200: IMAGE, **ERRORS})
-async def get_interpolation(
-    query: Annotated[InterpolationQuery, Query()], request: Request, service: ServiceDep, settings: SettingsDep
-) -> Response:
-    """From the avatar of `start` to that of `end`: a PNG strip (frames left to right) or a looping GIF."""
-    dim = service.model.latent_dim
-    start, end = seed_latent(query.start, dim), seed_latent(query.end, dim)
-    return await render_path(start, end, query, "query", request, service, settings.max_interpolation_steps)
-
-
-@router.post("/interpolate", dependencies=[JsonBody], response_class=Response, responses={200: IMAGE, **ERRORS})
+@router.post(
+    "/interpolate", dependencies=[JsonBody], response_class=Response, responses={200: IMAGE, **RELEASE_ERRORS, **ERRORS}
+)
 async def post_interpolation(
     body: InterpolationRequest, request: Request, service: ServiceDep, settings: SettingsDep
 ) -> Response:
-    """The same walk between two supplied latent vectors (e.g. results of vector arithmetic)."""
-    dim = service.model.latent_dim
+    """The same walk between two supplied latent vectors (e.g. results of vector arithmetic), drawn by
+    the release `model` (default: the default release)."""
+    served = use_release(request, service.releases.resolve(body.model))
+    dim = served.model.latent_dim
     for name, latent in (("start", body.start), ("end", body.end)):
         if len(latent) != dim:
             raise invalid(
@@ -69,5 +93,7 @@ async def post_interpolation(
                 f"List should have exactly {dim} items (the model's latent size), got {len(latent)}",
                 "latent_length",
             )
-    start, end = torch.tensor(body.start), torch.tensor(body.end)
-    return await render_path(start, end, body, "body", request, service, settings.max_interpolation_steps)
+    check_steps(body, "body", settings.max_interpolation_steps)
+    data = await render_path(served, torch.tensor(body.start), torch.tensor(body.end), body, request, service)
+    headers = {**release_headers(served), "X-Frames": str(body.steps)}
+    return Response(data, media_type=MEDIA[body.format], headers=headers)

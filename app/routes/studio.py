@@ -1,4 +1,4 @@
-"""GET /: the artists' studio, a static page over the public API (see app/static/)."""
+"""GET /: the artists' studio, a static page over the public API (see app/static/); GET /favicon.ico."""
 
 from __future__ import annotations
 
@@ -15,3 +15,11 @@ router = APIRouter(tags=["studio"])
 @router.get("/", include_in_schema=False)
 async def get_studio() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def get_favicon() -> FileResponse:
+    # browsers ask for it on every page (and the docs pages use it too): a day in caches
+    return FileResponse(
+        STATIC_DIR / "favicon.ico", media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"}
+    )

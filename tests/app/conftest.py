@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import Settings
 from app.main import create_app
@@ -24,9 +25,16 @@ def decode(content: bytes, fmt: str = "PNG") -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def metric(client: TestClient, name: str) -> float:
-    """The value of an unlabelled sample in /metrics."""
-    for line in client.get("/metrics").text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")
+def sample_value(text: str, name: str, **labels: str) -> float:
+    """The value of the sample `name` whose labels include `labels`, parsed from Prometheus text
+    (not matched as exposition text, which may reorder labels or format numbers differently)."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                return sample.value
+    raise AssertionError(f"{name}{labels or ''} not in /metrics")
+
+
+def metric(client: TestClient, name: str, **labels: str) -> float:
+    """A sample's value from the app's /metrics."""
+    return sample_value(client.get("/metrics").text, name, **labels)

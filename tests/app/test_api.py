@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 
 import numpy as np
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from gan.latents import player_seed, seed_latent
-from tests.app.conftest import decode, metric
+from tests.app.conftest import decode, metric, sample_value
 from tests.conftest import TINY
 
 
@@ -29,7 +30,7 @@ def test_avatar_urls_are_cacheable(client: TestClient) -> None:
     r = client.get("/avatars/7.png")
     etag = r.headers["etag"]
     assert etag.startswith('"') and not etag.startswith("W/")
-    assert r.headers["cache-control"] == "public, max-age=86400"
+    assert r.headers["cache-control"] == "public, max-age=300"  # unversioned: follows the default release
     again = client.get("/avatars/7.png", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
     assert client.get("/avatars/7.png", headers={"If-None-Match": f'"other", W/{etag}'}).status_code == 304
@@ -172,10 +173,12 @@ def test_probes_and_metrics(client: TestClient) -> None:
     client.get("/avatars/1.png")
     client.get("/grid?n=4")
     text = client.get("/metrics").text
-    assert 'avatars_http_requests_total{method="GET",route="/avatars/{seed}.png",status="200"} 1.0' in text
-    assert 'avatars_http_request_duration_seconds_count{method="GET",route="/grid"} 1.0' in text
-    assert metric(client, "avatars_images_generated_total") == 5.0
-    assert metric(client, "avatars_queue_depth_images") == 0.0
+    labels = {"method": "GET", "release": "v1"}
+    assert sample_value(text, "avatars_http_requests_total", route="/avatars/{seed}.png", status="200", **labels) == 1
+    assert sample_value(text, "avatars_http_request_duration_seconds_count", route="/grid", **labels) == 1
+    assert sample_value(text, "avatars_http_requests_total", route="/healthz", release="none") == 1
+    assert metric(client, "avatars_images_generated_total", release="v1") == 5.0
+    assert metric(client, "avatars_queue_depth_images", release="v1") == 0.0
     assert "avatars_batch_size_bucket" in text
 
 
@@ -188,3 +191,24 @@ def test_openapi_documents_models_with_examples(client: TestClient) -> None:
         spec["paths"]
     )
     assert client.get("/docs").status_code == 200
+
+
+def test_docs_pages_need_no_internet(client: TestClient) -> None:
+    """/docs and /redoc load their scripts from this service, never from a CDN."""
+    for page in ("/docs", "/redoc"):
+        html = client.get(page)
+        assert html.status_code == 200 and html.headers["content-type"].startswith("text/html"), page
+        sources = re.findall(r'(?:src|href)="([^"]+)"', html.text)
+        assert sources, page
+        for source in sources:
+            assert source.startswith("/"), f"{page} loads {source} from elsewhere"
+            asset = client.get(source)
+            assert asset.status_code == 200 and len(asset.content) > 0, source
+    assert client.get("/docs-assets/swagger-ui-bundle.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/docs-assets/../config.py").status_code == 404
+
+
+def test_favicon_is_served(client: TestClient) -> None:
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+    assert icon.content[:4] == b"\x00\x00\x01\x00"  # the ICO signature

@@ -65,7 +65,8 @@ def render_ids(latents: torch.Tensor) -> np.ndarray:
 def make_queue(render=render_ids, **kw) -> BatchQueue:
     options = dict(max_batch_size=4, max_wait_s=0.01, max_pending_rows=16, timeout_s=5.0)
     options.update(kw)
-    return BatchQueue(render, **options)
+    renderers = render if isinstance(render, dict) else {"a": render}
+    return BatchQueue(renderers, **options)
 
 
 def rows(*values: float) -> torch.Tensor:
@@ -216,3 +217,144 @@ async def test_batch_waits_for_company_up_to_max_wait() -> None:
     await asyncio.gather(first, second)
     await queue.close()
     assert queue.stats.batch_sizes == [2]
+
+
+# ------------------------------------------------------------------------- lanes (one per release)
+class Recorder:
+    """A QueueObserver that keeps every event, to check each is reported once."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def batch_done(self, lane: str, rows: int, seconds: float) -> None:
+        self.events.append(("done", lane, rows))
+
+    def batch_failed(self, lane: str, rows: int) -> None:
+        self.events.append(("failed", lane, rows))
+
+    def rows_dropped(self, lane: str, rows: int, reason: str) -> None:
+        self.events.append(("dropped", lane, rows, reason))
+
+
+def tagged(tag: float, seen: list[tuple[float, int]], gate: threading.Event | None = None):
+    """A lane's generator: images carry the lane's tag, and every batch is logged as (tag, rows)."""
+
+    def render(latents: torch.Tensor) -> np.ndarray:
+        if gate is not None:
+            gate.wait(5)
+        seen.append((tag, len(latents)))
+        return np.full((len(latents), 2, 2, 3), tag, dtype=np.float32)
+
+    return render
+
+
+@pytest.mark.anyio
+async def test_batches_never_mix_lanes_and_each_lane_draws_its_own_images() -> None:
+    seen: list[tuple[float, int]] = []
+    queue = make_queue({"a": tagged(1.0, seen), "b": tagged(2.0, seen)}, max_batch_size=8, max_wait_s=0.05)
+    queue.start()
+    results = await asyncio.gather(
+        queue.generate(rows(0, 0), "a"), queue.generate(rows(0), "b"), queue.generate(rows(0, 0, 0), "a")
+    )
+    await queue.close()
+    assert [r[:, 0, 0, 0].tolist() for r in results] == [[1, 1], [2], [1, 1, 1]]
+    assert sorted(seen) == [(1.0, 5), (2.0, 1)]  # one batch per lane, none mixed
+    assert sorted(zip(queue.stats.batch_lanes, queue.stats.batch_sizes, strict=True)) == [("a", 5), ("b", 1)]
+
+
+@pytest.mark.anyio
+async def test_a_flooded_lane_does_not_starve_another() -> None:
+    """Lane a holds 12 full batches; a request for b arriving behind them is served after at most
+    one more batch of a, not after all of them."""
+    seen: list[tuple[float, int]] = []
+    gate = threading.Event()
+    queue = make_queue(
+        {"a": tagged(1.0, seen, gate), "b": tagged(2.0, seen, gate)},
+        max_batch_size=4, max_wait_s=0.0, max_pending_rows=64,
+    )  # fmt: skip
+    queue.start()
+    flood = [asyncio.ensure_future(queue.generate(rows(*range(4)), "a")) for _ in range(12)]
+    while queue.lane_pending_rows("a") != 44:
+        await asyncio.sleep(0.001)  # the worker takes a's first batch and holds it at the gate
+    b = asyncio.ensure_future(queue.generate(rows(9), "b"))
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(b, *flood)
+    await queue.close()
+    order = [tag for tag, _ in seen]
+    assert order.index(2.0) <= 2, order  # a (in flight), at most one more a, then b
+    assert len(order) == 13
+
+
+@pytest.mark.anyio
+async def test_each_lane_has_its_own_bound() -> None:
+    gate = threading.Event()
+    seen: list[tuple[float, int]] = []
+    queue = make_queue({"a": tagged(1.0, seen, gate), "b": tagged(2.0, seen, gate)}, max_pending_rows=8)
+    queue.start()
+    held = [asyncio.ensure_future(queue.generate(rows(*range(4)), "a")) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    more = asyncio.ensure_future(queue.generate(rows(*range(4)), "a"))
+    await asyncio.sleep(0)
+    with pytest.raises(QueueFull):
+        queue.submit(rows(*range(8)), "a")  # a is full...
+    other = asyncio.ensure_future(queue.generate(rows(*range(8)), "b"))  # ...and b still has all its room
+    gate.set()
+    await asyncio.gather(*held, more, other)
+    await queue.close()
+
+
+@pytest.mark.anyio
+async def test_the_observer_counts_each_event_once_where_it_happens() -> None:
+    calls = 0
+    gate = threading.Event()
+
+    def flaky(latents: torch.Tensor) -> np.ndarray:
+        nonlocal calls
+        calls += 1
+        gate.wait(5)
+        if calls == 2:
+            raise RuntimeError("device lost")
+        return render_ids(latents)
+
+    recorder = Recorder()
+    queue = make_queue(flaky, max_batch_size=3, max_wait_s=0.0, observer=recorder, timeout_s=5.0)
+    queue.start()
+    first = asyncio.ensure_future(queue.generate(rows(1, 2, 3)))  # batch 1: held at the gate
+    await asyncio.sleep(0.05)
+    # three one-row requests and a 4-row one: batch 2 takes the three and fails
+    doomed = [asyncio.ensure_future(queue.generate(rows(i))) for i in range(3)]
+    big = asyncio.ensure_future(queue.generate(rows(7, 7, 7, 7)))
+    await asyncio.sleep(0)
+    gate.set()
+    await first
+    outcomes = await asyncio.gather(*doomed, return_exceptions=True)
+    assert all(isinstance(o, BatchFailed) for o in outcomes)
+    assert (await big).shape[0] == 4  # the failure did not touch it
+    await queue.close()
+    failed = [e for e in recorder.events if e[0] == "failed"]
+    assert failed == [("failed", "a", 3)]  # one failed forward pass, however many requests it held
+    assert [e for e in recorder.events if e[0] == "dropped"] == []  # nothing queued was discarded
+
+
+@pytest.mark.anyio
+async def test_dropped_rows_are_only_the_undispatched_ones_and_timeouts_count() -> None:
+    gate = threading.Event()
+    recorder = Recorder()
+    queue = make_queue(
+        lambda z: (gate.wait(5), render_ids(z))[1], max_batch_size=2, max_wait_s=0.0, observer=recorder, timeout_s=0.3
+    )
+    queue.start()
+    big = asyncio.ensure_future(queue.generate(rows(1, 2, 3, 4, 5)))  # 2 rows go to the generator at once
+    await asyncio.sleep(0.05)
+    big.cancel()  # client gone: 3 rows never dispatched
+    with pytest.raises(asyncio.CancelledError):
+        await big
+    late = asyncio.ensure_future(queue.generate(rows(8, 9)))  # waits behind the gate past its 0.3 s
+    with pytest.raises(JobExpired):
+        await late
+    gate.set()
+    await queue.close()
+    drops = [e for e in recorder.events if e[0] == "dropped"]
+    assert drops == [("dropped", "a", 3, "client_gone"), ("dropped", "a", 2, "timeout")]
+    assert queue.stats.dropped_rows == 5

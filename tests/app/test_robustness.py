@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from gan.checkpoint import CheckpointError
-from tests.app.conftest import metric
-from tests.conftest import GatedModel
+from gan.releases import ManifestError, file_sha256, publish
+from tests.app.conftest import metric, sample_value
+from tests.conftest import GatedModel, one_release
 
 
 @asynccontextmanager
@@ -41,10 +41,7 @@ async def test_concurrent_single_requests_share_forward_passes(settings_for: Cal
         assert service.queue.stats.rows == 32
         assert service.queue.stats.batches < 32  # the point of the queue: requests share forward passes
         text = (await client.get("/metrics")).text
-        passes = float(
-            next(line.split()[1] for line in text.splitlines() if line.startswith("avatars_forward_passes_total "))
-        )
-        assert passes == service.queue.stats.batches
+        assert sample_value(text, "avatars_forward_passes_total", release="v1") == service.queue.stats.batches
 
 
 @pytest.mark.anyio
@@ -60,7 +57,7 @@ def test_overload_gets_503_with_retry_after_and_the_service_recovers(
     settings_for: Callable[..., Settings], gated_model: GatedModel
 ) -> None:
     settings = settings_for(max_batch_size=1, queue_max_images=256, max_grid=64, max_avatars_per_request=64)
-    with TestClient(create_app(settings, gated_model)) as client:
+    with TestClient(create_app(settings, one_release(gated_model))) as client:
         gated_model.gate.clear()
         import concurrent.futures
 
@@ -81,14 +78,14 @@ def test_overload_gets_503_with_retry_after_and_the_service_recovers(
             assert held.result().status_code == 200
             assert [f.result().status_code for f in waiting] == [200, 200, 200]
         assert client.get("/grid?n=64&seed=900").status_code == 200  # recovered
-        assert 'avatars_rejected_requests_total{reason="queue_full"} 1.0' in client.get("/metrics").text
+        assert metric(client, "avatars_rejected_requests_total", reason="queue_full") == 1.0
 
 
 @pytest.mark.anyio
 async def test_a_disconnected_client_s_work_is_dropped(
     settings_for: Callable[..., Settings], gated_model: GatedModel
 ) -> None:
-    app = create_app(settings_for(max_batch_size=1), gated_model)
+    app = create_app(settings_for(max_batch_size=1), one_release(gated_model))
     async with running(app) as client:
         gated_model.gate.clear()
         blocker = asyncio.ensure_future(client.get("/avatars/1.png"))
@@ -129,28 +126,28 @@ async def test_a_disconnected_client_s_work_is_dropped(
         assert (await blocker).status_code == 200
         assert gated_model.calls == [1]  # only the blocker's image was ever generated
         text = (await client.get("/metrics")).text
-        assert "avatars_dropped_images_total 5.0" in text
-        assert 'avatars_rejected_requests_total{reason="client_disconnected"} 1.0' in text
+        assert sample_value(text, "avatars_dropped_images_total", release="v1", reason="client_gone") == 5.0
+        assert sample_value(text, "avatars_rejected_requests_total", reason="client_disconnected") == 1.0
 
 
 def test_a_failing_batch_fails_its_requests_and_the_service_stays_healthy(
     settings_for: Callable[..., Settings], gated_model: GatedModel
 ) -> None:
-    with TestClient(create_app(settings_for(), gated_model)) as client:
+    with TestClient(create_app(settings_for(), one_release(gated_model))) as client:
         gated_model.fail_next = RuntimeError("CUDA error: an illegal memory access was encountered")
         r = client.get("/avatars/1.png")
         assert r.status_code == 500
         assert "generator failed" in r.json()["detail"] and "illegal memory access" in r.json()["detail"]
         assert client.get("/readyz").status_code == 200
         assert client.get("/avatars/1.png").status_code == 200
-        assert metric(client, "avatars_batch_failures_total") == 1.0
+        assert metric(client, "avatars_batch_failures_total", release="v1") == 1.0
 
 
 def test_out_of_memory_batches_are_retried_smaller(
     settings_for: Callable[..., Settings], gated_model: GatedModel
 ) -> None:
     gated_model.fail_above = 4
-    with TestClient(create_app(settings_for(max_batch_size=16), gated_model)) as client:
+    with TestClient(create_app(settings_for(max_batch_size=16), one_release(gated_model))) as client:
         r = client.get("/grid?n=16")
         assert r.status_code == 200
         assert max(gated_model.calls) <= 4 and sum(gated_model.calls) == 16
@@ -158,7 +155,8 @@ def test_out_of_memory_batches_are_retried_smaller(
 
 
 def test_a_request_that_waits_too_long_gets_503(settings_for: Callable[..., Settings], gated_model: GatedModel) -> None:
-    with TestClient(create_app(settings_for(max_batch_size=1, request_timeout_s=0.3), gated_model)) as client:
+    app = create_app(settings_for(max_batch_size=1, request_timeout_s=0.3), one_release(gated_model))
+    with TestClient(app) as client:
         gated_model.gate.clear()
         import concurrent.futures
 
@@ -177,7 +175,7 @@ def test_a_request_that_waits_too_long_gets_503(settings_for: Callable[..., Sett
 async def test_shutdown_finishes_queued_work_and_refuses_new_work(
     settings_for: Callable[..., Settings], gated_model: GatedModel
 ) -> None:
-    app = create_app(settings_for(max_batch_size=2), gated_model)
+    app = create_app(settings_for(max_batch_size=2), one_release(gated_model))
     async with app.router.lifespan_context(app):
         service = app.state.service
         gated_model.gate.clear()
@@ -196,33 +194,67 @@ async def test_shutdown_finishes_queued_work_and_refuses_new_work(
 
 
 # ------------------------------------------------------------------------------------- start-up
-def test_startup_refuses_a_missing_checkpoint(settings_for: Callable[..., Settings], tmp_path: Path) -> None:
-    app = create_app(settings_for(weights_path=tmp_path / "missing.safetensors"))
-    with pytest.raises(CheckpointError, match="missing.safetensors: file not found"), TestClient(app):
+def test_startup_refuses_a_missing_manifest(settings_for: Callable[..., Settings], tmp_path: Path) -> None:
+    app = create_app(settings_for(weights_dir=tmp_path))
+    with pytest.raises(ManifestError, match="releases.json: release manifest not found"), TestClient(app):
         pass
+
+
+def _release_dir(tiny_weights: Path, folder: Path) -> Path:
+    publish(folder, "v1", tiny_weights)
+    return folder
+
+
+def _corrupt_but_republished(path: Path) -> None:
+    """A damaged file whose manifest hash was (wrongly) updated to match: the checkpoint check still refuses it."""
+    path.write_bytes(path.read_bytes()[:-500])
+    manifest = path.parent / "releases.json"
+    data = json.loads(manifest.read_text())
+    data["releases"][0]["sha256"] = file_sha256(path)
+    manifest.write_text(json.dumps(data))
+
+
+def _edit_manifest(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def apply(path: Path) -> None:
+        manifest = path.parent / "releases.json"
+        data = json.loads(manifest.read_text())
+        change(data)
+        manifest.write_text(json.dumps(data))
+
+    return apply
 
 
 @pytest.mark.parametrize(
     ("damage", "problem"),
     [
-        (lambda p: p.unlink(), "file not found"),
-        (lambda p: p.write_bytes(p.read_bytes()[:-500]), "truncated or corrupted"),
-        (lambda p: p.write_bytes(b"\x00" * 64), "truncated or corrupted"),
+        (lambda p: p.unlink(), "v1.safetensors: file of release 'v1' not found"),
+        (lambda p: p.write_bytes(p.read_bytes()[:-500]), "v1.safetensors: file of release 'v1' changed since"),
+        (lambda p: p.write_bytes(b"\x00" * 64), "v1.safetensors: file of release 'v1' changed since publication"),
+        (_corrupt_but_republished, "v1.safetensors: not a readable safetensors file (truncated or corrupted?)"),
+        (_edit_manifest(lambda d: d["releases"].append(dict(d["releases"][0]))), "duplicate release name(s) ['v1']"),
+        (_edit_manifest(lambda d: d["releases"][0].update(color="red")), "has unknown field(s) ['color']"),
+        (
+            _edit_manifest(lambda d: d["releases"].append({**d["releases"][0], "name": "v2", "file": "b.safetensors"})),
+            "exactly one release must have status 'default', found ['v1', 'v2']",
+        ),
+        (
+            _edit_manifest(lambda d: d["releases"][0].update(model_version="0123456789abcdef")),
+            "is not 0123456789abcdef, the one it was published with",
+        ),
     ],
 )
 def test_python_m_app_prints_one_clear_line(tiny_weights: Path, tmp_path: Path, damage, problem: str) -> None:
-    weights = tmp_path / "bad.safetensors"
-    weights.write_bytes(tiny_weights.read_bytes())
-    damage(weights)
+    folder = _release_dir(tiny_weights, tmp_path / "weights")
+    damage(folder / "v1.safetensors")
     result = subprocess.run(
         [sys.executable, "-m", "app"],
-        env={"AVATARS_WEIGHTS_PATH": str(weights), "AVATARS_DEVICE": "cpu", "PATH": "/usr/bin:/bin"},
+        env={"AVATARS_WEIGHTS_DIR": str(folder), "AVATARS_DEVICE": "cpu", "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
     )  # fmt: skip
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"error: cannot start: {weights}: ") and problem in lines[0]
+    assert lines[0].startswith(f"error: cannot start: {folder}/") and problem in lines[0], lines[0]
 
 
 @pytest.mark.parametrize(

@@ -160,10 +160,24 @@ def test_quick_run_end_to_end(tiny_weights: Path, tmp_path: Path) -> None:
     assert all(row["requests"] > 0 for row in results["scenarios"])
     assert results["memory"]["requests"] >= results["config"]["soak_requests"]
     assert results["overload"]["extra"]["offered"] > 0
+    releases = results["releases"]
+    for key in ("one_release", "two_releases", "b_alone", "a_flooded", "b_during_flood"):
+        assert releases[key]["requests"] > 0 and releases[key]["errors"] == 0, key
+    assert releases["mixed_over_one"] > 0
+    assert releases["rss_per_extra_release_mib"] is not None
+    assert "### Several releases" in result.stdout
     assert (out / "benchmarks-throughput-p99.png").stat().st_size > 0
     assert markdown(results) == (out / "benchmarks-results.md").read_text()
     plot(results, tmp_path / "again.png")
     logs = sorted(p.name for p in (tmp_path / "logs").glob("*.log"))
-    assert logs == ["litserve.log", "ours-overload.log", "ours-unbatched.log", "ours.log"]
+    assert logs == [
+        "litserve.log",
+        "ours-many-releases.log",
+        "ours-one-release.log",
+        "ours-overload.log",
+        "ours-two-releases.log",
+        "ours-unbatched.log",
+        "ours.log",
+    ]
     for log in (tmp_path / "logs").glob("*.log"):
         assert "Traceback" not in log.read_text(), log.name

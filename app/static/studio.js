@@ -1,21 +1,32 @@
-// Avatar studio: browse, pin, interpolate and blend avatars through the public HTTP API.
+// Avatar studio: browse, compare, pin, interpolate and blend avatars through the public HTTP API.
 // No framework and no build step: the service ships this file as it is.
 
 const MAX_SEED = (1n << 63n) - 1n;
+const SIZES = [64, 128, 256];
+const MAX_WEIGHT = 10;
+const LATENT_BOUND = 10; // the API accepts latent values with |x| <= 10
+const DEFAULTS = { seed: "0", count: 24, truncation: 1, size: 128 };
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  pins: [], // {id, kind: "seed" | "latent", seed, latent, truncation, label, thumb}
+  pins: [], // {id, kind: "seed" | "latent", model, seed, latent, truncation, label, thumb}
   nextPin: 1,
-  gridTruncation: 1,
+  pinning: new Set(), // tiles whose pin is on its way (a quick second click must not pin twice)
+  releases: [], // from GET /models; empty when the server has none (then the unversioned URLs are used)
+  defaultRelease: null,
+  runtime: null, // device and dtype, from GET /model
+  view: null, // the hash of the grid on screen, e.g. "model=v1&seed=0&count=24&truncation=1&size=128"
+  renders: 0, // bumped per grid render, so late images of an older grid are dropped
   gridUrls: [], // object URLs of the grid's images, released when the grid is redrawn
+  toastTimer: 0,
 };
 
 // ------------------------------------------------------------------------------------ API access
 class ApiError extends Error {
-  constructor(message, field = null) {
+  constructor(message, field = null, status = null) {
     super(message);
     this.field = field; // the id of the input to fix, if the problem is one
+    this.status = status; // the HTTP status, when the server answered
   }
 }
 
@@ -27,6 +38,7 @@ function plain(message) {
 async function explain(response) {
   let body = null;
   try { body = await response.json(); } catch { /* not JSON */ }
+  const detail = body && typeof body.detail === "string" ? body.detail : null;
   if (response.status === 422 && body && body.message) {
     return `The server did not accept that: ${plain(body.message)}.`;
   }
@@ -35,7 +47,8 @@ async function explain(response) {
     return `The server is busy right now. Please try again${retry ? ` in ${retry} seconds` : " shortly"}.`;
   }
   if (response.status === 413) return "That request is too large for the server.";
-  if (body && typeof body.detail === "string") return `Something went wrong: ${body.detail}`;
+  if (response.status === 410 && detail) return `That release is no longer served: ${detail}`;
+  if (detail) return `Something went wrong: ${detail}`;
   return `Something went wrong (HTTP ${response.status}).`;
 }
 
@@ -46,7 +59,7 @@ async function api(path, options = {}) {
   } catch {
     throw new ApiError("The server cannot be reached. Check that it is running.");
   }
-  if (!response.ok) throw new ApiError(await explain(response));
+  if (!response.ok) throw new ApiError(await explain(response), null, response.status);
   return response;
 }
 
@@ -64,16 +77,43 @@ function postJson(body, accept = "application/json") {
   return { method: "POST", headers: { "Content-Type": "application/json", Accept: accept }, body: JSON.stringify(body) };
 }
 
+// Every image and latent comes from the versioned URLs of a release (immutable, so caches keep them);
+// a server without releases gets the unversioned ones.
+function prefix(model) {
+  return model ? `/models/${encodeURIComponent(model)}` : "";
+}
+
+function avatarPath(model, seed, size, truncation) {
+  return `${prefix(model)}/avatars/${seed}.png?size=${size}&truncation=${truncation}`;
+}
+
+function latentPath(model, seed) {
+  return `${prefix(model)}/latents/${seed}`;
+}
+
+function withModel(model, body) {
+  return model ? { model, ...body } : body;
+}
+
 // ------------------------------------------------------------------------------------- messages
+// One toast, fixed over the page: it never moves the tiles, and taps pass through it to what is below.
 function say(text, kind = "error") {
   const box = $("message");
+  clearTimeout(state.toastTimer);
   box.className = `message ${kind === "info" ? "info" : ""}`;
+  $("message-text").setAttribute("role", kind === "info" ? "status" : "alert");
   box.hidden = false; // shown first, then filled, so screen readers announce the new text
   $("message-text").textContent = text;
+  if (kind === "info") state.toastTimer = setTimeout(hideMessage, 5000);
+}
+
+function hideMessage() {
+  clearTimeout(state.toastTimer);
+  $("message").hidden = true;
 }
 
 function clearMessage() {
-  $("message").hidden = true;
+  hideMessage();
   for (const field of document.querySelectorAll('[aria-invalid="true"]')) field.removeAttribute("aria-invalid");
 }
 
@@ -90,10 +130,89 @@ async function guarded(task) {
   }
 }
 
+function wholeInView(element) {
+  const box = element.getBoundingClientRect();
+  return box.width > 0 && box.top >= 0 && box.bottom <= window.innerHeight;
+}
+
+// ---------------------------------------------------------------------------------- releases
+function releaseByName(name) {
+  return state.releases.find((r) => r.name === name);
+}
+
+function servable(name) {
+  const found = releaseByName(name);
+  return Boolean(found && found.loaded && found.status !== "retired");
+}
+
+function manyReleases() {
+  // pins and downloads name their release only where there is a choice
+  return state.releases.filter((r) => servable(r.name)).length > 1;
+}
+
+function releaseLabel(entry) {
+  const notes = [];
+  if (entry.status === "default") notes.push("default");
+  if (entry.status === "retired") notes.push(`retired${entry.successor ? `, now ${entry.successor}` : ""}`);
+  else if (!entry.loaded) notes.push("not loaded");
+  return notes.length ? `${entry.name} (${notes.join(", ")})` : entry.name;
+}
+
+function fillReleasePickers() {
+  const model = $("model");
+  const compare = $("compare");
+  const pickedA = model.value || state.defaultRelease;
+  const pickedB = compare.value;
+  model.replaceChildren();
+  compare.replaceChildren(new Option("(nothing)", ""));
+  for (const entry of state.releases) {
+    const a = new Option(releaseLabel(entry), entry.name);
+    a.disabled = !servable(entry.name);
+    model.append(a);
+    if (servable(entry.name) && entry.name !== pickedA) compare.append(new Option(releaseLabel(entry), entry.name));
+  }
+  model.value = pickedA;
+  compare.value = [...compare.options].some((o) => o.value === pickedB) ? pickedB : "";
+  $("model-field").hidden = state.releases.length === 0;
+  $("compare-field").hidden = state.releases.filter((r) => servable(r.name)).length < 2;
+}
+
+async function loadReleases() {
+  const [listing, current] = await Promise.all([
+    api("/models").then((r) => r.json()).catch((error) => {
+      if (error.status === 404) return null; // a server without releases
+      throw error;
+    }),
+    api("/model").then((r) => r.json()),
+  ]);
+  state.runtime = current.runtime;
+  if (listing) {
+    state.releases = listing.releases;
+    state.defaultRelease = listing.default;
+  } else {
+    // an older server: one model, the unversioned URLs
+    state.releases = [];
+    state.defaultRelease = null;
+    state.single = current;
+  }
+  fillReleasePickers();
+}
+
 // ----------------------------------------------------------------------------------- the grid
+function currentRelease() {
+  return state.releases.length ? $("model").value : null;
+}
+
+function compareRelease() {
+  return state.releases.length && !$("compare-field").hidden ? $("compare").value || null : null;
+}
+
 function readGridControls() {
-  const count = Number($("count").value);
-  if (!Number.isInteger(count) || count < 1 || count > 256) {
+  const model = currentRelease();
+  if (state.releases.length && !servable(model)) throw new ApiError("Pick a release that is served.", "model");
+  const countText = $("count").value.trim();
+  const count = Number(countText);
+  if (!/^\d+$/.test(countText) || count < 1 || count > 256) {
     throw new ApiError("Count must be a whole number from 1 to 256.", "count");
   }
   const seedText = $("seed").value.trim();
@@ -102,47 +221,89 @@ function readGridControls() {
   }
   const seed = BigInt(seedText);
   if (seed + BigInt(count) - 1n > MAX_SEED) throw new ApiError("First seed is too large for that many avatars.", "seed");
-  return { count, seed, truncation: Number($("truncation").value), size: Number($("size").value) };
+  const truncation = Number($("truncation").value);
+  if (!validTruncation(truncation)) throw new ApiError("Truncation must be from 0.05 to 1.", "truncation");
+  const size = Number($("size").value);
+  if (!SIZES.includes(size)) throw new ApiError("Size must be 64, 128 or 256 px.", "size");
+  const compare = compareRelease();
+  return { model, compare: compare === model ? null : compare, count, seed, truncation, size };
 }
 
-function avatarPath(seed, size, truncation) {
-  return `/avatars/${seed}.png?size=${size}&truncation=${truncation}`;
+function viewHash({ model, compare, seed, count, truncation, size }) {
+  const params = new URLSearchParams();
+  if (model) params.set("model", model);
+  if (compare) params.set("compare", compare);
+  for (const [key, value] of Object.entries({ seed, count, truncation, size })) params.set(key, String(value));
+  return params.toString();
 }
 
-async function renderGrid() {
-  const { count, seed, truncation, size } = readGridControls();
-  location.hash = new URLSearchParams({ seed, count, truncation, size }).toString();
+function makeTile(model, seed, truncation, size, caption) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "tile";
+  button.dataset.seed = seed;
+  if (model) button.dataset.model = model;
+  button.dataset.caption = caption;
+  markTile(button, isPinned(model, seed, truncation));
+  const img = document.createElement("img");
+  img.alt = `Avatar for seed ${seed}${model ? ` in release ${model}` : ""}`;
+  img.width = size;
+  img.height = size;
+  const label = document.createElement("span");
+  label.className = "seed";
+  label.textContent = caption;
+  button.append(img, label);
+  button.addEventListener("click", (event) => {
+    if (event.detail > 1) return; // the second click of a double click
+    guarded(() => togglePin(model, seed, truncation));
+  });
+  return [button, img];
+}
+
+async function renderGrid({ replace = false } = {}) {
+  const view = readGridControls();
+  const { model, compare, count, seed, truncation, size } = view;
+  const hash = viewHash(view);
+  if (location.hash.slice(1) !== hash) history[replace ? "replaceState" : "pushState"](null, "", `#${hash}`);
+  state.view = hash;
+  const render = ++state.renders;
   const grid = $("grid");
   grid.style.setProperty("--tile", `${Math.min(size, 128)}px`);
+  grid.classList.toggle("compare", Boolean(compare));
+  $("compare-hint").hidden = !compare;
   grid.setAttribute("aria-busy", "true");
   grid.replaceChildren();
   state.gridUrls.forEach(release);
   state.gridUrls = [];
   state.gridTruncation = truncation;
   const loads = [];
+  const load = (img, path) => imageUrl(path).then((url) => {
+    if (render !== state.renders) { release(url); return; } // a newer grid is on screen
+    state.gridUrls.push(url);
+    img.src = url;
+  });
   for (let i = 0; i < count; i += 1) {
     const tileSeed = (seed + BigInt(i)).toString();
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "tile";
-    button.dataset.seed = tileSeed;
-    markTile(button, isPinned(tileSeed, truncation));
-    const img = document.createElement("img");
-    img.alt = `Avatar for seed ${tileSeed}`;
-    img.width = size;
-    img.height = size;
-    const label = document.createElement("span");
-    label.className = "seed";
-    label.textContent = tileSeed;
-    button.append(img, label);
-    button.addEventListener("click", () => guarded(() => togglePin(tileSeed, truncation)));
-    grid.append(button);
-    loads.push(imageUrl(avatarPath(tileSeed, size, truncation)).then((url) => {
-      state.gridUrls.push(url);
-      img.src = url;
-    }));
+    if (compare) {
+      // one figure per seed: release A's avatar next to release B's
+      const pair = document.createElement("figure");
+      pair.className = "pair";
+      pair.dataset.seed = tileSeed;
+      const tiles = [model, compare].map((name) => makeTile(name, tileSeed, truncation, size, name));
+      const caption = document.createElement("figcaption");
+      caption.textContent = `seed ${tileSeed}`;
+      pair.append(...tiles.map(([button]) => button), caption);
+      grid.append(pair);
+      for (const [button, img] of tiles) loads.push(load(img, avatarPath(button.dataset.model, tileSeed, size, truncation)));
+    } else {
+      const [button, img] = makeTile(model, tileSeed, truncation, size, tileSeed);
+      grid.append(button);
+      loads.push(load(img, avatarPath(model, tileSeed, size, truncation)));
+    }
   }
+  showCard(model, compare);
   const results = await Promise.allSettled(loads);
+  if (render !== state.renders) return;
   grid.setAttribute("aria-busy", "false");
   const failed = results.find((r) => r.status === "rejected");
   if (failed) throw failed.reason;
@@ -158,47 +319,129 @@ function shiftPage(direction) {
 }
 
 function randomPage() {
+  readGridControls(); // a bad count is reported before the seed field changes
   const words = crypto.getRandomValues(new Uint32Array(2));
   const seed = ((BigInt(words[0] & 0x7fffffff) << 32n) | BigInt(words[1])) % (MAX_SEED - 256n);
   $("seed").value = seed.toString();
   return renderGrid();
 }
 
-// ------------------------------------------------------------------------------------- pinning
-function findPin(seed, truncation) {
-  return state.pins.find((p) => p.kind === "seed" && p.seed === seed && p.truncation === truncation);
+// ------------------------------------------------------------------------------ the URL's view
+function validTruncation(value) {
+  // the slider's values: 0.05 to 1 in steps of 0.05
+  return Number.isFinite(value) && value >= 0.05 - 1e-9 && value <= 1 + 1e-9
+    && Math.abs(value * 20 - Math.round(value * 20)) < 1e-6;
 }
 
-function isPinned(seed, truncation) {
-  return findPin(seed, truncation) !== undefined;
+function shown(value) {
+  const text = String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+// Put the hash's view into the controls. What is not valid falls back to the default, and is listed:
+// the returned text names each bad value (empty when all was fine).
+function restoreFromHash() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const problems = [];
+  const take = (key, valid, fallback, rule, apply) => {
+    if (!params.has(key)) return apply(fallback);
+    const raw = params.get(key);
+    if (valid(raw)) return apply(raw);
+    problems.push(`${key}=${shown(raw)} (${rule}), so ${fallback === "" ? "nothing" : fallback}`);
+    return apply(fallback);
+  };
+  if (state.releases.length) {
+    const fallback = (() => {
+      const asked = releaseByName(params.get("model"));
+      return asked && asked.successor && servable(asked.successor) ? asked.successor : state.defaultRelease;
+    })();
+    const rule = (() => {
+      const asked = releaseByName(params.get("model"));
+      if (asked && asked.status === "retired") return "a retired release";
+      if (asked) return "a release that is not loaded";
+      return `known: ${state.releases.map((r) => r.name).join(", ")}`;
+    })();
+    take("model", servable, fallback, rule, (v) => { $("model").value = v; });
+    fillReleasePickers(); // the compare list leaves out the release picked as A
+    take("compare", (v) => v !== $("model").value && servable(v), "", "another served release",
+      (v) => { $("compare").value = v; });
+  }
+  take("seed", (v) => /^\d+$/.test(v) && BigInt(v) <= MAX_SEED - 255n, DEFAULTS.seed, "a whole number from 0",
+    (v) => { $("seed").value = v; });
+  take("count", (v) => /^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 256, DEFAULTS.count, "1 to 256",
+    (v) => { $("count").value = v; });
+  take("truncation", (v) => v.trim() !== "" && validTruncation(Number(v)), DEFAULTS.truncation,
+    "0.05 to 1 in steps of 0.05", (v) => { $("truncation").value = String(Number(v)); });
+  take("size", (v) => SIZES.includes(Number(v)) && /^\d+$/.test(v), DEFAULTS.size, "64, 128 or 256",
+    (v) => { $("size").value = String(Number(v)); });
+  $("truncation-value").textContent = Number($("truncation").value).toFixed(2);
+  if (!problems.length) return "";
+  return `This link had values the studio cannot show, so it shows defaults instead: ${problems.join("; ")}.`;
+}
+
+async function showHashView() {
+  const problems = restoreFromHash();
+  if (problems) say(problems);
+  await renderGrid({ replace: true }); // a corrected link replaces the bad one in the history
+}
+
+// ------------------------------------------------------------------------------------- pinning
+function findPin(model, seed, truncation) {
+  return state.pins.find((p) => p.kind === "seed" && p.model === model && p.seed === seed && p.truncation === truncation);
+}
+
+function isPinned(model, seed, truncation) {
+  return findPin(model, seed, truncation) !== undefined;
 }
 
 function markTile(button, pinned) {
+  const release = button.dataset.model && $("grid").classList.contains("compare") ? ` in ${button.dataset.model}` : "";
   button.setAttribute("aria-pressed", String(pinned));
-  button.setAttribute("aria-label", `Avatar ${button.dataset.seed}: ${pinned ? "pinned, press to unpin" : "pin"}`);
+  button.setAttribute("aria-label", `Avatar ${button.dataset.seed}${release}: ${pinned ? "pinned, press to unpin" : "pin"}`);
 }
 
 function markTiles() {
   for (const button of document.querySelectorAll("#grid .tile")) {
-    markTile(button, isPinned(button.dataset.seed, state.gridTruncation));
+    markTile(button, isPinned(button.dataset.model || null, button.dataset.seed, state.gridTruncation));
   }
 }
 
-async function togglePin(seed, truncation) {
-  const pinned = findPin(seed, truncation);
+function pinLabel(model, seed, truncation) {
+  const psi = truncation < 1 ? ` (ψ ${truncation})` : "";
+  return `seed ${seed}${psi}${model && manyReleases() ? ` · ${model}` : ""}`;
+}
+
+async function togglePin(model, seed, truncation) {
+  const key = `${model}|${seed}|${truncation}`;
+  if (state.pinning.has(key)) return; // already on its way
+  const pinned = findPin(model, seed, truncation);
   if (pinned) {
     removePin(pinned.id);
     say(`Unpinned seed ${seed}.`, "info");
     return;
   }
-  const thumb = await imageUrl(avatarPath(seed, 128, truncation));
-  addPin({ kind: "seed", seed, truncation, label: `seed ${seed}${truncation < 1 ? ` (ψ ${truncation})` : ""}`, thumb });
+  state.pinning.add(key);
+  try {
+    const thumb = await imageUrl(avatarPath(model, seed, 128, truncation));
+    const pin = addPin({ kind: "seed", model, seed, truncation, label: pinLabel(model, seed, truncation), thumb });
+    // on a phone the pinned list is far below: say where the pin went
+    const row = document.querySelector(`#pins [data-pin="${pin.id}"]`);
+    if (!wholeInView(row)) say(`Pinned #${pin.id}, ${pin.label}. ${pinsCount()} — see Pinned below.`, "info");
+  } finally {
+    state.pinning.delete(key);
+  }
+}
+
+function pinsCount() {
+  return `${state.pins.length} pinned`;
 }
 
 function addPin(pin) {
-  state.pins.push({ id: state.nextPin, ...pin });
+  const added = { id: state.nextPin, ...pin };
+  state.pins.push(added);
   state.nextPin += 1;
   renderPins();
+  return added;
 }
 
 function removePin(id) {
@@ -206,6 +449,15 @@ function removePin(id) {
   state.pins = state.pins.filter((p) => p.id !== id);
   if (pin && pin.thumb !== $("blend-image").src) release(pin.thumb);
   renderPins();
+}
+
+function unpinFromList(id) {
+  // keep the keyboard in the list: the next pin's Unpin, else the previous one's, else the list's heading
+  const index = state.pins.findIndex((p) => p.id === id);
+  removePin(id);
+  const neighbour = state.pins[Math.min(index, state.pins.length - 1)];
+  const target = neighbour ? document.querySelector(`#pins [data-pin="${neighbour.id}"] .unpin`) : $("pins-title");
+  target.focus();
 }
 
 async function copyText(text) {
@@ -230,7 +482,7 @@ async function latentOf(pin) {
   // the vector the pinned image was drawn from, truncation included
   let latent = pin.latent;
   if (pin.kind === "seed") {
-    const body = await (await api(`/latents/${pin.seed}`)).json();
+    const body = await (await api(latentPath(pin.model, pin.seed))).json();
     latent = body.latent.map((x) => x * pin.truncation);
   }
   return latent;
@@ -239,13 +491,14 @@ async function latentOf(pin) {
 async function downloadPin(pin, size) {
   let url;
   if (pin.kind === "seed") {
-    url = await imageUrl(avatarPath(pin.seed, size, pin.truncation));
+    url = await imageUrl(avatarPath(pin.model, pin.seed, size, pin.truncation));
   } else {
-    url = await imageUrl("/avatars", postJson({ latents: [pin.latent], size }, "image/png"));
+    url = await imageUrl("/avatars", postJson(withModel(pin.model, { latents: [pin.latent], size }), "image/png"));
   }
   const link = document.createElement("a");
   link.href = url;
-  link.download = `avatar-${pin.kind === "seed" ? pin.seed : `blend-${pin.id}`}-${size}.png`;
+  const release = pin.model && manyReleases() ? `-${pin.model}` : "";
+  link.download = `avatar-${pin.kind === "seed" ? pin.seed : `blend-${pin.id}`}${release}-${size}.png`;
   document.body.append(link);
   link.click();
   link.remove();
@@ -286,7 +539,9 @@ function renderPins() {
     for (const size of [64, 128, 256]) {
       actions.append(actionButton(`${size}px`, `Download #${pin.id} at ${size} pixels`, () => downloadPin(pin, size)));
     }
-    actions.append(actionButton("Unpin", `Unpin #${pin.id}`, () => removePin(pin.id)));
+    const unpin = actionButton("Unpin", `Unpin #${pin.id}`, () => unpinFromList(pin.id));
+    unpin.classList.add("unpin");
+    actions.append(unpin);
     body.append(label, actions);
     item.append(img, body);
     list.append(item);
@@ -323,17 +578,27 @@ function pinById(selectId, required = true) {
   return pin;
 }
 
+function oneRelease(pins, field) {
+  // latents of different releases do not mix: the networks (and even the latent sizes) differ
+  const models = [...new Set(pins.map((p) => p.model))];
+  if (models.length > 1) {
+    throw new ApiError(`These pins come from different releases (${models.join(", ")}); pick pins of one release.`, field);
+  }
+  return models[0];
+}
+
 // ------------------------------------------------------------------------------- interpolation
 async function interpolatePins() {
   const a = pinById("walk-a");
   const b = pinById("walk-b");
   if (a.id === b.id) throw new ApiError("Pick two different pinned avatars to interpolate between.", "walk-b");
+  const model = oneRelease([a, b], "walk-b");
   const steps = Number($("walk-steps").value);
   if (!Number.isInteger(steps) || steps < 2 || steps > 64) {
     throw new ApiError("Steps must be a whole number from 2 to 64.", "walk-steps");
   }
   const [start, end] = await Promise.all([latentOf(a), latentOf(b)]);
-  const request = { start, end, steps, mode: $("walk-mode").value, size: 128 };
+  const request = withModel(model, { start, end, steps, mode: $("walk-mode").value, size: 128 });
   const [strip, gif] = await Promise.all([
     imageUrl("/interpolate", postJson({ ...request, format: "png" }, "image/png")),
     imageUrl("/interpolate", postJson({ ...request, format: "gif", frame_ms: 100 }, "image/gif")),
@@ -344,37 +609,96 @@ async function interpolatePins() {
   $("walk-gif").src = gif;
   $("walk-strip-download").href = strip;
   $("walk-gif-download").href = gif;
+  showFrames(strip, steps, `#${a.id} to #${b.id}`);
   $("walk-result").hidden = false;
+}
+
+function showFrames(strip, steps, what) {
+  // the strip is steps x 128 px wide: rather than shrink it to a line, wrap its frames into rows
+  const frames = $("walk-frames");
+  frames.setAttribute("aria-label", `${steps} frames from ${what}`);
+  frames.replaceChildren();
+  for (let i = 0; i < steps; i += 1) {
+    const frame = document.createElement("div");
+    frame.className = "frame";
+    frame.setAttribute("role", "listitem");
+    frame.setAttribute("aria-label", `Frame ${i + 1} of ${steps}`);
+    frame.style.backgroundImage = `url("${strip}")`;
+    frame.style.backgroundSize = `${steps * 100}% 100%`;
+    frame.style.backgroundPositionX = `${(i / (steps - 1)) * 100}%`;
+    const number = document.createElement("span");
+    number.textContent = String(i + 1);
+    frame.append(number);
+    frames.append(frame);
+  }
 }
 
 // --------------------------------------------------------------------------------- arithmetic
 let lastBlend = null;
 
-async function blendPins() {
-  const terms = [
-    [pinById("blend-a"), Number($("weight-a").value)],
-    [pinById("blend-b"), Number($("weight-b").value)],
-    [pinById("blend-c", false), Number($("weight-c").value)],
-  ].filter(([pin]) => pin);
-  if (terms.some(([, w]) => !Number.isFinite(w))) throw new ApiError("Weights must be numbers.");
-  const latents = await Promise.all(terms.map(([pin]) => latentOf(pin)));
-  const mixed = latents[0].map((_, i) => {
-    const value = terms.reduce((sum, [, w], k) => sum + w * latents[k][i], 0);
-    return Math.max(-10, Math.min(10, value)); // the API accepts |x| <= 10
-  });
-  const url = await imageUrl("/avatars", postJson({ latents: [mixed], size: 256 }, "image/png"));
-  release($("blend-image").src);
-  $("blend-image").src = url;
-  $("blend-result").hidden = false;
+function readWeight(id, name) {
+  const input = $(id);
+  const text = input.value.trim();
+  if (input.validity.badInput) throw new ApiError(`${name} is not a number.`, id);
+  if (text === "") throw new ApiError(`${name} is blank: enter a number such as 1 or −0.5.`, id);
+  const value = Number(text);
+  if (!Number.isFinite(value) || Math.abs(value) > MAX_WEIGHT) {
+    throw new ApiError(`${name} must be a number from −${MAX_WEIGHT} to ${MAX_WEIGHT}.`, id);
+  }
+  return value;
+}
+
+function formula(terms) {
   // "#1 − #2 + #3", or with weights "0.5×#1 + 0.5×#2"
-  const label = terms
+  return terms
     .map(([pin, w], k) => {
       const sign = w < 0 ? "− " : k ? "+ " : "";
       const size = Math.abs(w) === 1 ? "" : `${Math.abs(w)}×`;
       return `${sign}${size}#${pin.id}`;
     })
     .join(" ");
-  lastBlend = { kind: "latent", latent: mixed, truncation: 1, label: `blend ${label}`, thumb: url };
+}
+
+async function blendPins() {
+  const a = pinById("blend-a");
+  const b = pinById("blend-b");
+  const c = pinById("blend-c", false);
+  const terms = [[a, readWeight("weight-a", "Weight of A")], [b, readWeight("weight-b", "Weight of B")]];
+  if (c) terms.push([c, readWeight("weight-c", "Weight of C")]);
+  const model = oneRelease(terms.map(([pin]) => pin), "blend-b");
+
+  // the same pin twice adds up to one term: say so, and refuse a blend that cancels to nothing
+  const merged = new Map();
+  for (const [pin, w] of terms) merged.set(pin, (merged.get(pin) || 0) + w);
+  const effective = [...merged].filter(([, w]) => Math.abs(w) > 1e-9);
+  let note = "";
+  if (merged.size < terms.length) {
+    const names = ["A", "B", "C"];
+    const twice = [...merged.keys()].map((pin) => ({ pin, slots: terms.flatMap(([p], k) => (p === pin ? [names[k]] : [])) }))
+      .filter(({ slots }) => slots.length > 1)
+      .map(({ pin, slots }) => `${slots.join(" and ")} are the same pin (#${pin.id})`)
+      .join("; ");
+    if (effective.length === 0) {
+      throw new ApiError(`${twice} and the weights cancel out: the blend would be the empty latent, a flat grey blur. `
+        + "Pick different pins.", "blend-b");
+    }
+    note = `${twice}, so this blend is ${formula(effective)}.`;
+  }
+  const latents = await Promise.all(effective.map(([pin]) => latentOf(pin)));
+  const mixed = latents[0].map((_, i) => effective.reduce((sum, [, w], k) => sum + w * latents[k][i], 0));
+  const peak = Math.max(...mixed.map(Math.abs));
+  if (peak > LATENT_BOUND) {
+    throw new ApiError(`These weights go too far: the blend reaches ${peak.toFixed(1)} where the model takes at most `
+      + `${LATENT_BOUND}. Use smaller weights.`, "weight-a");
+  }
+  const url = await imageUrl("/avatars", postJson(withModel(model, { latents: [mixed], size: 256 }), "image/png"));
+  release($("blend-image").src);
+  $("blend-image").src = url;
+  $("blend-result").hidden = false;
+  const label = formula(effective);
+  $("blend-image").alt = `Blend ${label}`;
+  lastBlend = { kind: "latent", model, latent: mixed, truncation: 1, label: `blend ${label}`, thumb: url };
+  if (note) say(note, "info");
 }
 
 // --------------------------------------------------------------------------------- model card
@@ -394,7 +718,9 @@ function cardRows(model) {
   const training = card.training || {};
   const metrics = card.metrics || {};
   const side = model.generator.resolution;
-  const rows = [
+  const rows = [];
+  if (model.name) rows.push(["Release", `${model.name}${model.status === "default" ? " (default)" : ""}`]);
+  rows.push(
     ["Version", model.model_version],
     ["Resolution", `${side} × ${side} px (larger sizes are upscaled)`],
     ["Latent size", model.generator.latent_dim],
@@ -408,40 +734,51 @@ function cardRows(model) {
     ["Face rate", metrics.face_rate !== undefined
       ? `${percent(metrics.face_rate)}${metrics.real_face_rate !== undefined ? ` (real images ${percent(metrics.real_face_rate)})` : ""}`
       : "—"],
-  ];
+  );
   if (metrics.fid !== undefined) rows.push(["FID", Number(metrics.fid).toFixed(1)]);
   if (card.notes) rows.push(["Notes", card.notes]);
   if (card.data_license) rows.push(["Data", card.data_license]);
-  rows.push(["Created", card.created ?? "—"], ["Runs on", `${model.runtime.device} (${model.runtime.dtype})`]);
+  rows.push(["Created", card.created ?? "—"]);
+  if (state.runtime) rows.push(["Runs on", `${state.runtime.device} (${state.runtime.dtype})`]);
   return rows;
 }
 
-async function loadModel() {
-  const model = await (await api("/model")).json();
+function showCard(name, compare) {
+  const model = name ? releaseByName(name) : state.single;
+  if (!model) return;
   const list = $("card");
   list.replaceChildren();
-  for (const [name, value] of cardRows(model)) {
+  for (const [key, value] of cardRows(model)) {
     const dt = document.createElement("dt");
-    dt.textContent = name;
+    dt.textContent = key;
     const dd = document.createElement("dd");
     dd.textContent = String(value);
     list.append(dt, dd);
   }
-  $("model-line").textContent = `Model ${model.model_version} · ${model.generator.resolution}px`;
+  const other = compare ? releaseByName(compare) : null;
+  $("model-line").textContent = [
+    name ? `Release ${name}` : null,
+    `model ${model.model_version}`,
+    `${model.generator.resolution}px`,
+    other ? `compared with ${other.name} (${other.model_version}, ${other.generator.resolution}px)` : null,
+  ].filter(Boolean).join(" · ");
 }
 
 // ---------------------------------------------------------------------------------- wiring
-function restoreFromHash() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  for (const [key, id] of [["seed", "seed"], ["count", "count"], ["truncation", "truncation"], ["size", "size"]]) {
-    if (params.has(key)) $(id).value = params.get(key);
-  }
-  $("truncation-value").textContent = Number($("truncation").value).toFixed(2);
-}
-
 function wire() {
   $("message-close").addEventListener("click", clearMessage);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !$("message").hidden) clearMessage();
+  });
+  // Back and Forward (and an edited address) show the view the URL names
+  const followUrl = () => {
+    if (location.hash.slice(1) !== state.view) guarded(showHashView);
+  };
+  window.addEventListener("popstate", followUrl);
+  window.addEventListener("hashchange", followUrl);
   $("grid-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(renderGrid); });
+  $("model").addEventListener("change", () => { fillReleasePickers(); guarded(renderGrid); });
+  $("compare").addEventListener("change", () => guarded(renderGrid));
   $("prev").addEventListener("click", () => guarded(() => shiftPage(-1)));
   $("next").addEventListener("click", () => guarded(() => shiftPage(1)));
   $("random").addEventListener("click", () => guarded(randomPage));
@@ -450,15 +787,20 @@ function wire() {
   });
   $("walk-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(interpolatePins); });
   $("blend-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(blendPins); });
-  $("blend-pin").addEventListener("click", () => { if (lastBlend) addPin(lastBlend); lastBlend = null; });
+  $("blend-pin").addEventListener("click", () => {
+    if (!lastBlend) return;
+    const pin = addPin(lastBlend);
+    lastBlend = null;
+    say(`Pinned #${pin.id}, ${pin.label}.`, "info");
+  });
   for (const select of document.querySelectorAll(".pin-select")) {
     select.addEventListener("change", () => { select.dataset.touched = "1"; });
   }
 }
 
 wire();
-restoreFromHash();
 renderPins();
 guarded(async () => {
-  await Promise.all([loadModel(), renderGrid()]);
+  await loadReleases();
+  await showHashView();
 });

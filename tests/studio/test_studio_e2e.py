@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from gan.checkpoint import save_generator
+from gan.releases import publish, set_status
 from tests.conftest import make_generator
 
 pytestmark = pytest.mark.e2e
@@ -55,17 +56,28 @@ CARD = {
 
 
 @pytest.fixture(scope="module")
-def studio_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("studio") / "studio.safetensors"
-    save_generator(make_generator(), path, card=CARD)
-    return path
+def studio_releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights folder with v1 (the default, the card above), v2 (available) and v0 (retired for v1)."""
+    work = tmp_path_factory.mktemp("studio")
+    folder = work / "weights"
+    cards = {
+        "v0": {"name": "studio-old", "notes": "the first try"},
+        "v1": CARD,
+        "v2": {**CARD, "name": "studio-next", "notes": "the upgrade, other random weights"},
+    }
+    for seed, (name, card) in enumerate(cards.items()):
+        checkpoint = work / f"{name}-checkpoint.safetensors"
+        save_generator(make_generator(seed=seed), checkpoint, card=card)
+        publish(folder, name, checkpoint, make_default=name == "v1")
+    set_status(folder, "v0", "retired", successor="v1")
+    return folder
 
 
 @pytest.fixture(scope="module")
-def server(studio_weights: Path) -> Iterator[str]:
+def server(studio_releases: Path) -> Iterator[str]:
     port = free_port()
     env = {
-        **os.environ, "AVATARS_WEIGHTS_PATH": str(studio_weights), "AVATARS_PORT": str(port),
+        **os.environ, "AVATARS_WEIGHTS_DIR": str(studio_releases), "AVATARS_PORT": str(port),
         "AVATARS_DEVICE": "cpu", "AVATARS_WARMUP": "false", "AVATARS_ENCODE_WORKERS": "2",
     }  # fmt: skip
     process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env)
@@ -98,6 +110,15 @@ def page(browser, server: str):
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
     page = context.new_page()
     page.goto(f"{server}/")
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def blank(browser, server: str):
+    """A desktop page that has not opened the studio yet: open it with the view a test needs."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    page = context.new_page()
     yield page
     context.close()
 
@@ -150,7 +171,9 @@ def test_grid_shows_the_requested_number_of_images(page) -> None:
     expect(card).to_contain_text("19,000 images (anime-faces-64.zip)")
     expect(card).to_contain_text("12,000 steps (20.2 epochs), on cpu (2 threads), 1 h 55 min")
     expect(card).to_contain_text("41.2% (real images 83.0%)")
+    expect(page.locator("#model-line")).to_contain_text("Release v1")
     expect(page.locator("#model-line")).to_contain_text("64px")
+    expect(page.locator("#model")).to_have_value("v1")  # the default release
     expect(page.locator("#walk-result")).to_be_hidden()  # nothing to show before a walk
     expect(page.locator("#blend-result")).to_be_hidden()
     assert sticking_out(page) == []
@@ -183,7 +206,7 @@ def test_pin_two_and_interpolate_shows_frames(page) -> None:
     # blend A - B + C from three pins, then pin the result
     page.locator("#grid .tile").nth(5).click()
     expect(page.locator("#pins .pin")).to_have_count(3)
-    page.select_option("#blend-c", label="#3 seed 5")
+    page.select_option("#blend-c", label="#3 seed 5 · v1")
     page.click("#blend")
     page.wait_for_function("document.getElementById('blend-image').naturalWidth === 256", timeout=30_000)
     page.click("#blend-pin")
@@ -205,7 +228,7 @@ def test_download_returns_a_png(page) -> None:
     with page.expect_download() as info:
         page.get_by_role("button", name="Download #1 at 256 pixels").click()
     download = info.value
-    assert download.suggested_filename == "avatar-2-256.png"
+    assert download.suggested_filename == "avatar-2-v1-256.png"  # two releases are served: it says which
     data = Path(download.path()).read_bytes()
     image = Image.open(io.BytesIO(data))
     assert image.format == "PNG" and image.size == (256, 256)
@@ -230,9 +253,15 @@ def test_bad_input_shows_a_message(page) -> None:
     playwright_api.expect(message).to_contain_text("Pin at least two avatars")
 
 
-def test_the_servers_own_refusal_is_shown_in_plain_words(page, server: str) -> None:
-    page.goto(f"{server}/#count=3&seed=0&truncation=1&size=100")  # no such size: the API answers 422
-    page.reload()  # the fixture's page was already open; a new hash alone does not reload it
+def test_the_servers_own_refusal_is_shown_in_plain_words(page) -> None:
+    wait_for_tiles(page, 24)
+    # the page never asks for a size the API refuses (test_a_bad_link_falls_back_to_defaults_visibly):
+    # change its requests on the way to provoke the server's own 422
+    page.route(
+        lambda url: "/avatars/" in url,
+        lambda route: route.continue_(url=route.request.url.replace("size=128", "size=100")),
+    )
+    page.click("#next")
     message = page.locator("#message")
     playwright_api.expect(message).to_contain_text("The server did not accept that: size")
     playwright_api.expect(message).to_contain_text("size must be one of 64, 128 or 256")
@@ -269,6 +298,24 @@ def test_usable_by_keyboard(page) -> None:
     page.keyboard.press("Enter")
     playwright_api.expect(page.locator("#pins .pin")).to_have_count(0)
     playwright_api.expect(page.locator("#grid .tile").nth(2)).to_have_attribute("aria-pressed", "false")
+    # the focus stays in the list: the next pin's Unpin, else the previous one's, else the heading
+    for n in (4, 5, 6):
+        page.locator("#grid .tile").nth(n).focus()
+        page.keyboard.press("Enter")
+        playwright_api.expect(page.locator("#pins .pin")).to_have_count(n - 3)
+    page.get_by_role("button", name="Unpin #4").focus()
+    page.keyboard.press("Enter")
+    playwright_api.expect(page.get_by_role("button", name="Unpin #5")).to_be_focused()
+    page.keyboard.press("Enter")
+    playwright_api.expect(page.get_by_role("button", name="Unpin #3")).to_be_focused()  # #5 was the last
+    page.keyboard.press("Enter")
+    playwright_api.expect(page.locator("#pins-title")).to_be_focused()
+    # Escape closes a message
+    page.locator("#walk").focus()
+    page.keyboard.press("Enter")
+    playwright_api.expect(page.locator("#message")).to_contain_text("Pin at least two avatars")
+    page.keyboard.press("Escape")
+    playwright_api.expect(page.locator("#message")).to_be_hidden()
 
 
 def test_phone_layout(browser, server: str) -> None:
@@ -282,8 +329,16 @@ def test_phone_layout(browser, server: str) -> None:
     assert overflow <= 0  # nothing wider than the phone
     columns = page.evaluate("getComputedStyle(document.getElementById('grid')).gridTemplateColumns.split(' ').length")
     assert columns == 3
-    page.locator("#grid .tile").nth(0).tap()
-    page.locator("#grid .tile").nth(1).tap()
+    tiles = page.locator("#grid .tile")
+    before = tiles.nth(4).bounding_box()
+    tiles.nth(0).tap()
+    # the pinned list is far below: a toast says where the pin went, over the page, moving nothing
+    message = page.locator("#message")
+    playwright_api.expect(message).to_contain_text("Pinned #1, seed 40")
+    playwright_api.expect(message).to_be_in_viewport()
+    assert tiles.nth(4).bounding_box() == before
+    shoot(page, "phone-pinned", full_page=False)
+    tiles.nth(1).tap()
     playwright_api.expect(page.locator("#pins .pin")).to_have_count(2)
     page.click("#walk")
     page.wait_for_function("document.getElementById('walk-gif').naturalWidth === 128", timeout=30_000)
@@ -297,3 +352,231 @@ def test_phone_layout(browser, server: str) -> None:
     page.get_by_role("button", name="Dismiss message").tap()
     playwright_api.expect(page.locator("#message")).to_be_hidden()
     context.close()
+
+
+# ------------------------------------------------------------------------ issue 15: review defects
+def open_studio(page, server: str, view: str, tiles: int | None = None) -> None:
+    page.goto(f"{server}/#{view}")
+    if tiles is not None:
+        wait_for_tiles(page, tiles)
+
+
+def pins(page):
+    return page.locator("#pins .pin")
+
+
+def test_a_double_click_pins_once(blank, server: str) -> None:
+    expect = playwright_api.expect
+    open_studio(blank, server, "seed=0&count=4&size=64", tiles=4)
+    tiles = blank.locator("#grid .tile")
+    tiles.nth(0).dblclick()
+    expect(pins(blank)).to_have_count(1)
+    blank.wait_for_timeout(300)  # the second click's pin, if any, would have arrived by now
+    expect(pins(blank)).to_have_count(1)
+    expect(tiles.nth(0)).to_have_attribute("aria-pressed", "true")
+
+    # two separate clicks while the first pin's thumbnail is still on its way: still one pin
+    held = []
+    blank.route(lambda url: "/avatars/1.png" in url and "size=128" in url, lambda route: held.append(route))
+    tiles.nth(1).click()
+    tiles.nth(1).click()
+    blank.wait_for_function("() => true")  # let the page handle both clicks
+    blank.wait_for_timeout(200)
+    assert len(held) == 1
+    held[0].continue_()
+    expect(pins(blank)).to_have_count(2)
+    blank.wait_for_timeout(200)
+    expect(pins(blank)).to_have_count(2)
+
+
+def test_a_long_interpolation_is_shown_frame_by_frame(blank, server: str) -> None:
+    expect = playwright_api.expect
+    open_studio(blank, server, "seed=0&count=4&size=64", tiles=4)
+    blank.locator("#grid .tile").nth(0).click()
+    blank.locator("#grid .tile").nth(1).click()
+    expect(pins(blank)).to_have_count(2)
+    blank.fill("#walk-steps", "64")
+    blank.click("#walk")
+    blank.wait_for_function("document.getElementById('walk-strip').naturalWidth === 64 * 128", timeout=30_000)
+    frames = blank.locator("#walk-frames .frame")
+    expect(frames).to_have_count(64)
+    # every frame is a readable square, not a 5 px sliver of an 8192 px strip
+    sizes = frames.evaluate_all("fs => fs.map(f => f.getBoundingClientRect()).map(r => [r.width, r.height])")
+    assert all(w >= 48 and abs(w - h) < 1 for w, h in sizes), sizes[:3]
+    first, last = frames.evaluate_all("fs => [fs[0], fs[63]].map(f => getComputedStyle(f).backgroundPositionX)")
+    assert (first, last) == ("0%", "100%")  # each frame shows its own part of the strip
+    expect(frames.nth(9)).to_have_attribute("aria-label", "Frame 10 of 64")
+    assert sticking_out(blank) == []
+    blank.locator("#walk-result").scroll_into_view_if_needed()
+    shoot(blank, "interpolation-64")
+
+
+def test_back_and_forward_show_the_grid_of_the_url(blank, server: str) -> None:
+    expect = playwright_api.expect
+    open_studio(blank, server, "seed=100&count=4&size=64", tiles=4)
+    first = blank.locator("#grid .tile").first
+    blank.click("#next")
+    expect(first).to_have_attribute("data-seed", "104")
+    blank.click("#next")
+    expect(first).to_have_attribute("data-seed", "108")
+    blank.go_back()
+    expect(first).to_have_attribute("data-seed", "104")
+    expect(blank.locator("#seed")).to_have_value("104")
+    wait_for_tiles(blank, 4)
+    blank.go_back()
+    expect(first).to_have_attribute("data-seed", "100")
+    blank.go_forward()
+    expect(first).to_have_attribute("data-seed", "104")
+    expect(blank.locator("#message")).to_be_hidden()
+    # an address edited by hand is followed too
+    blank.evaluate("location.hash = 'seed=7&count=2&size=64&truncation=0.5'")
+    expect(first).to_have_attribute("data-seed", "7")
+    expect(blank.locator("#grid .tile")).to_have_count(2)
+    expect(blank.locator("#truncation-value")).to_have_text("0.50")
+
+
+def test_a_bad_link_falls_back_to_defaults_visibly(blank, server: str) -> None:
+    expect = playwright_api.expect
+    bad_responses: list[str] = []
+    image_urls: list[str] = []
+    blank.on("response", lambda r: r.status >= 400 and bad_responses.append(f"{r.status} {r.url}"))
+    blank.on("request", lambda r: "/avatars/" in r.url and image_urls.append(r.url))
+    open_studio(blank, server, "seed=0&count=4&size=999&truncation=abc", tiles=4)
+    message = blank.locator("#message")
+    expect(message).to_contain_text("size=999")
+    expect(message).to_contain_text("truncation=abc")
+    expect(blank.locator("#size")).to_have_value("128")
+    expect(blank.locator("#truncation-value")).to_have_text("1.00")
+    assert "size=128" in blank.url and "truncation=1" in blank.url  # the address is corrected too
+    assert image_urls and all("size=128&truncation=1" in url for url in image_urls), image_urls
+    assert blank.evaluate("[...document.querySelectorAll('#grid img')].every(i => i.naturalWidth === 128)")
+    shoot(blank, "bad-link", full_page=False)
+    assert bad_responses == []  # no invalid request, and the favicon is there
+
+    # counts, seeds and releases the studio cannot show; a retired release leads to its successor
+    blank.goto("about:blank")  # a fresh load of the link, not a hash change of the page on screen
+    open_studio(blank, server, "model=v9&seed=-4&count=0&size=64", tiles=24)
+    for named in ("model=v9", "seed=-4", "count=0"):
+        expect(message).to_contain_text(named)
+    expect(blank.locator("#model")).to_have_value("v1")
+    blank.goto("about:blank")
+    open_studio(blank, server, "model=v0&count=2&size=64", tiles=2)
+    expect(message).to_contain_text("model=v0 (a retired release), so v1")
+    assert bad_responses == []
+
+
+def test_blend_weights_and_pins_are_checked(blank, server: str) -> None:
+    expect = playwright_api.expect
+    open_studio(blank, server, "seed=0&count=4&size=64", tiles=4)
+    blank.locator("#grid .tile").nth(0).click()
+    blank.locator("#grid .tile").nth(1).click()
+    expect(pins(blank)).to_have_count(2)
+    message = blank.locator("#message")
+    blank.fill("#weight-b", "")
+    blank.click("#blend")
+    expect(message).to_contain_text("Weight of B is blank")
+    expect(blank.locator("#weight-b")).to_be_focused()
+    blank.locator("#weight-b").press_sequentially("1e")  # what a number field holds but cannot read
+    blank.click("#blend")
+    expect(message).to_contain_text("Weight of B is not a number")
+    blank.fill("#weight-b", "-1")
+    blank.fill("#weight-a", "1e6")
+    blank.click("#blend")
+    expect(message).to_contain_text("Weight of A must be a number from −10 to 10")
+    blank.fill("#weight-a", "9")  # in range, but the blend leaves what the model takes: refused, not clamped
+    blank.click("#blend")
+    expect(message).to_contain_text("These weights go too far")
+    expect(blank.locator("#blend-result")).to_be_hidden()
+
+    blank.fill("#weight-a", "1")
+    blank.select_option("#blend-b", label="#1 seed 0 · v1")  # A − A: nothing left but a grey blur
+    blank.click("#blend")
+    expect(message).to_contain_text("A and B are the same pin (#1) and the weights cancel out")
+    expect(blank.locator("#blend-result")).to_be_hidden()
+    blank.fill("#weight-b", "-0.5")  # A − 0.5 A: allowed, and said plainly
+    blank.click("#blend")
+    blank.wait_for_function("document.getElementById('blend-image').naturalWidth === 256", timeout=30_000)
+    expect(message).to_contain_text("so this blend is 0.5×#1")
+
+
+def test_random_with_a_bad_count_changes_nothing(blank, server: str) -> None:
+    expect = playwright_api.expect
+    open_studio(blank, server, "seed=12&count=4&size=64", tiles=4)
+    blank.fill("#count", "999")
+    blank.click("#random")
+    expect(blank.locator("#message")).to_contain_text("Count must be a whole number from 1 to 256")
+    expect(blank.locator("#seed")).to_have_value("12")
+    expect(blank.locator("#grid .tile").first).to_have_attribute("data-seed", "12")
+
+
+def test_a_message_covers_nothing_it_would_move(blank, server: str) -> None:
+    expect = playwright_api.expect
+    open_studio(blank, server, "seed=0&count=24&size=64", tiles=24)
+    tiles = blank.locator("#grid .tile")
+    before = [tiles.nth(i).bounding_box() for i in (0, 23)]
+    blank.fill("#walk-steps", "1")
+    blank.click("#walk")
+    message = blank.locator("#message")
+    expect(message).to_contain_text("Pin at least two avatars")
+    assert [tiles.nth(i).bounding_box() for i in (0, 23)] == before
+    assert blank.evaluate("getComputedStyle(document.getElementById('message')).position") == "fixed"
+    tiles.nth(0).click()  # the toast does not stand in the way either
+    expect(pins(blank)).to_have_count(1)
+    shoot(blank, "toast", full_page=False)
+
+
+def test_release_picker_and_compare_view(blank, server: str) -> None:
+    """An artist picks a release (kept in the URL) and compares it with another on the same seeds."""
+    expect = playwright_api.expect
+    image_urls: list[str] = []
+    blank.on("request", lambda r: "/avatars/" in r.url and image_urls.append(r.url))
+    open_studio(blank, server, "model=v2&seed=10&count=4&size=64", tiles=4)
+    expect(blank.locator("#model")).to_have_value("v2")
+    assert image_urls and all("/models/v2/avatars/" in url for url in image_urls), image_urls
+    # the retired v0 is not offered; v1 and v2 are, and compare never offers the release shown
+    options = blank.locator("#model option").evaluate_all("os => os.filter(o => !o.disabled).map(o => o.value)")
+    assert "v0" not in options and {"v1", "v2"} <= set(options), options
+    compare = blank.locator("#compare option").evaluate_all("os => os.map(o => o.value)")
+    assert "v2" not in compare and "v1" in compare, compare
+
+    image_urls.clear()
+    blank.select_option("#compare", "v1")
+    wait_for_tiles(blank, 8)
+    assert "model=v2" in blank.url and "compare=v1" in blank.url
+    pairs = blank.locator("#grid .pair")
+    expect(pairs).to_have_count(4)
+    expect(pairs.nth(0).locator("figcaption")).to_have_text("seed 10")
+    expect(pairs.nth(0).locator(".tile")).to_have_count(2)
+    assert [t.get_attribute("data-model") for t in pairs.nth(0).locator(".tile").all()] == ["v2", "v1"]
+    assert sorted(u.split("/models/")[1].split("/")[0] for u in image_urls) == ["v1"] * 4 + ["v2"] * 4
+    # the two releases really draw different faces for the same seed
+    differ = blank.evaluate(
+        """() => {
+             const [a, b] = document.querySelectorAll('#grid .pair')[0].querySelectorAll('img');
+             const pixels = (img) => {
+               const c = document.createElement('canvas');
+               c.width = c.height = 64;
+               const g = c.getContext('2d');
+               g.drawImage(img, 0, 0, 64, 64);
+               return g.getImageData(0, 0, 64, 64).data;
+             };
+             const p = pixels(a), q = pixels(b);
+             let d = 0;
+             for (let i = 0; i < p.length; i++) d += Math.abs(p[i] - q[i]);
+             return d / p.length;
+           }"""
+    )
+    assert differ > 5, differ
+    expect(blank.locator("#compare-hint")).to_be_visible()
+    assert sticking_out(blank) == []
+    shoot(blank, "compare-releases", full_page=False)
+
+    # a shared link restores the comparison; Back returns to the single release
+    blank.goto("about:blank")
+    open_studio(blank, server, "model=v2&compare=v1&seed=10&count=4&size=64", tiles=8)
+    expect(blank.locator("#compare")).to_have_value("v1")
+    blank.select_option("#compare", "")
+    wait_for_tiles(blank, 4)
+    expect(blank.locator("#grid .pair")).to_have_count(0)
+    blank.go_back()
+    expect(blank.locator("#grid .pair")).to_have_count(4)

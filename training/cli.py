@@ -1,4 +1,4 @@
-"""`python -m training` / `avatars-train`: train, evaluate, sample, export, presets.
+"""`python -m training` / `avatars-train`: train, evaluate, sample, export, metric-check, presets.
 
 Thin: parse arguments, build the typed config, call the library, turn known errors into one line
 on stderr and exit status 2.
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training import release
 from training.config import PRESETS, ConfigError, parse_assignments, resolve_config
 
 logger = logging.getLogger("training")
@@ -52,6 +53,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fid", action="store_true", help="also compute FID and KID (needs Inception weights)")
     p.add_argument("--inception-weights", help="torch-fidelity's Inception file (or $AVATARS_INCEPTION_WEIGHTS)")
     p.add_argument("--allow-download", action="store_true", help="let torch-fidelity download the Inception weights")
+    p.add_argument(
+        "--no-distribution",
+        dest="distribution",
+        action="store_false",
+        help="skip FD/KID/precision/recall/copies in the data set's own encoder (on by default with --data)",
+    )
+    p.add_argument("--encoder-cache", help="folder of trained feature encoders (or $AVATARS_ENCODER_CACHE)")
     p.add_argument("--device", default="cpu")
 
 
@@ -76,6 +84,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, help="real images for --evaluate (default: the run's data)")
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--cascade", help="lbpcascade_animeface.xml for --evaluate")
+    p.add_argument("--encoder-cache", help="feature-encoder cache for --evaluate (or $AVATARS_ENCODER_CACHE)")
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
@@ -91,6 +100,20 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tiles", type=int, default=3, help="GIF shows the top-left TILES x TILES faces (0: all)")
 
 
+def _add_metric_check(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "metric-check",
+        help="score degraded real faces with the distribution metric: does it rank them correctly?",
+        description="Train (or read) the data set's feature encoder, then score held-out real faces, blurred, "
+        "JPEG-compressed, collapsed and noise versions of them, and training faces, against the held-out reference.",
+    )
+    p.add_argument("--data", type=Path, required=True, help="folder, .zip or .tar of images")
+    p.add_argument("--out", type=Path, required=True, help="markdown report to write (a .json with the rows beside it)")
+    p.add_argument("--samples", type=int, default=2000, help="images per variant (at most the held-out set's size)")
+    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--encoder-cache", help="folder of trained feature encoders (or $AVATARS_ENCODER_CACHE)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -100,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sample(sub)
     _add_export(sub)
     _add_report(sub)
+    _add_metric_check(sub)
+    release.add_parser(sub)
     sub.add_parser("presets", help="print the presets and their settings")
     return parser
 
@@ -157,14 +182,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     results = evaluate(
         args.weights,
-        args.data,
-        args.out,
-        args.samples,
-        args.cascade,
-        args.inception_weights,
-        args.allow_download,
-        args.fid,
-        args.device,
+        data=args.data,
+        out_dir=args.out,
+        samples=args.samples,
+        cascade=args.cascade,
+        inception_weights=args.inception_weights,
+        allow_download=args.allow_download,
+        fid=args.fid,
+        distribution=args.distribution,
+        encoder_cache=args.encoder_cache,
+        device=args.device,
     )
     print(json.dumps(results, indent=2))  # the command's output, for people and scripts
 
@@ -200,7 +227,9 @@ def cmd_export(args: argparse.Namespace) -> None:
         from training.evaluate import evaluate
 
         data = args.data or Path(load_run_config(args.run_dir / "config.json").data)
-        metrics = evaluate(args.out, data, samples=args.samples, cascade=args.cascade)
+        metrics = evaluate(
+            args.out, data=data, samples=args.samples, cascade=args.cascade, encoder_cache=args.encoder_cache
+        )
         info = update_card(
             args.out, metrics={k: v for k, v in metrics.items() if k not in ("weights", "model_version")}
         )
@@ -230,6 +259,35 @@ def cmd_report(args: argparse.Namespace) -> None:
         logger.info("wrote %s (%d KB)", path, path.stat().st_size // 1024)
 
 
+def cmd_metric_check(args: argparse.Namespace) -> None:
+    import shlex
+    import time
+
+    from training.data import load_images
+    from training.metrics.check import report, run_check
+    from training.metrics.distribution import build_reference
+    from training.metrics.encoder import EncoderRecipe
+
+    start = time.monotonic()
+    data = load_images(args.data, args.resolution)
+    recipe = EncoderRecipe(resolution=args.resolution)
+    reference = build_reference(data.images, recipe, args.encoder_cache)
+    rows = run_check(reference, data.images, recipe, args.samples)
+    header = {
+        "command": f"`python -m training {shlex.join(sys.argv[1:])}`" if sys.argv[1:] else "",
+        "data": f"{args.data.name}, {len(data)} images, {len(reference.train)} train / "
+        f"{len(reference.reference)} reference / {len(reference.check_images)} check (held out)",
+        "encoder": f"`{reference.encoder_id}`, "
+        + ("trained" if reference.cached.trained else "read from cache")
+        + f" in {reference.cached.seconds:.0f} s",
+        "wall time": f"{time.monotonic() - start:.0f} s",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report(rows, header))
+    args.out.with_suffix(".json").write_text(json.dumps({"header": header, "rows": rows}, indent=2) + "\n")
+    print(args.out.read_text())
+
+
 def cmd_presets(_: argparse.Namespace) -> None:
     print(json.dumps(PRESETS, indent=2))
 
@@ -240,7 +298,9 @@ COMMANDS = {
     "sample": cmd_sample,
     "export": cmd_export,
     "report": cmd_report,
+    "metric-check": cmd_metric_check,
     "presets": cmd_presets,
+    "release": release.run,
 }
 
 
@@ -251,13 +311,14 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     from gan.checkpoint import CheckpointError
+    from gan.releases import ManifestError
     from training.data import DatasetError
     from training.metrics.face_detection import MetricUnavailable
     from training.snapshot import SnapshotError
 
     try:
         COMMANDS[args.command](args)
-    except (ConfigError, DatasetError, SnapshotError, CheckpointError, MetricUnavailable) as exc:
+    except (ConfigError, DatasetError, SnapshotError, CheckpointError, ManifestError, MetricUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -75,6 +75,10 @@ class TrainConfig:
     eval_every: int = 5  # epochs between face-detection evaluations (0: never)
     eval_samples: int = 500
     cascade: str = ""  # lbpcascade_animeface.xml for the face metric ("" : skip it)
+    # FD/KID/precision/recall/copies in the data set's own encoder at each evaluation; the first run on a
+    # data set trains that encoder (minutes on a CPU), later runs read it from the cache
+    distribution_metric: bool = False
+    encoder_cache: str = ""  # feature-encoder cache ("": $AVATARS_ENCODER_CACHE or ~/.cache/anime-avatars/encoders)
     tensorboard: bool = False
     notes: str = ""  # free text copied into the model card
 

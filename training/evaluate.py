@@ -1,4 +1,6 @@
-"""Evaluate a published generator: face-detection rate, FID/KID where possible, and comparison pictures."""
+"""Evaluate a published generator: face-detection rate, the offline distribution metric (FD, KID,
+precision/recall and copy shares in the data set's own encoder), FID/KID where possible, and
+comparison pictures."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from gan.checkpoint import load_generator
 from gan.imaging import tile_grid, to_hwc
 from gan.latents import interpolate, seeds_latents
 from training.data import load_images
+from training.metrics.distribution import build_reference
+from training.metrics.encoder import EncoderRecipe
 from training.metrics.face_detection import FaceDetector, MetricUnavailable, resolve_cascade
 from training.metrics.fid import fid_kid, resolve_inception_weights
 from training.sampling import EVAL_SEEDS_START, GRID_SEEDS_START, generate, generate_seeds
@@ -24,19 +28,26 @@ logger = logging.getLogger(__name__)
 
 def evaluate(
     weights: Path,
-    data: Path | None,
+    *,
+    data: Path | None = None,
     out_dir: Path | None = None,
     samples: int = 1000,
     cascade: str | None = None,
     inception_weights: str | None = None,
     allow_download: bool = False,
     fid: bool = False,
+    distribution: bool = True,
+    encoder_cache: str | None = None,
+    encoder_recipe: EncoderRecipe | None = None,
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Metrics as a dict; pictures and metrics.json into out_dir when given.
 
-    The face metric runs when a cascade is given (argument or $AVATARS_CASCADE); FID/KID run when
-    `fid` is set and fail with a clear message where the Inception weights are unavailable.
+    The face metric runs when a cascade is given (argument or $AVATARS_CASCADE). The distribution
+    metric runs whenever `data` is given and `distribution` is set; the first time for a data set
+    it trains that set's encoder (minutes on a CPU), later it reads it from `encoder_cache`.
+    FID/KID run when `fid` is set and fail with a clear message where the Inception weights are
+    unavailable.
     """
     generator, info = load_generator(weights, device=device)
     dim = info.config.latent_dim
@@ -49,6 +60,10 @@ def evaluate(
         pick = torch.randperm(len(image_set), generator=torch.Generator().manual_seed(0))[:samples]
         real = image_set.images[pick]
         results["real_samples"] = len(real)
+        if distribution:
+            recipe = encoder_recipe or EncoderRecipe(resolution=info.config.resolution)
+            reference = build_reference(image_set.images, recipe, encoder_cache)
+            results |= reference.score(generated)
 
     try:
         detector = FaceDetector(resolve_cascade(cascade))

@@ -32,6 +32,8 @@ from training.data import ImageSet, load_images, to_model_range
 from training.distributed import World, any_rank, close_world, from_main, init_world, weights_agree
 from training.ema import accumulate, ema_decay_at, recalibrate_batchnorm, requires_grad
 from training.losses import d_bce_loss, d_hinge_loss, d_r1_penalty, g_hinge_loss, g_nonsaturating_loss
+from training.metrics.distribution import KEY_FD, KEY_PRECISION, KEY_RECALL, DistributionReference, build_reference
+from training.metrics.encoder import EncoderRecipe
 from training.metrics.face_detection import FaceDetector, MetricUnavailable, resolve_cascade
 from training.sampling import EVAL_SEEDS_START, GRID_SEEDS_START, generate_seeds
 from training.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
@@ -255,12 +257,32 @@ class FaceEvaluator:
         self.real_rate = self.detector.rate(to_hwc(data.images[pick]))
         logger.info("face detection rate of %d real images: %.3f", len(pick), self.real_rate)
 
-    def __call__(self, generator: Generator, config: TrainConfig) -> dict[str, float] | None:
+    def __call__(self, generated: torch.Tensor) -> dict[str, float] | None:
         if self.detector is None:
             return None
-        seeds = range(EVAL_SEEDS_START, EVAL_SEEDS_START + config.eval_samples)
-        rate = self.detector.rate(to_hwc(generate_seeds(generator, seeds, config.latent_dim)))
-        return {"face_rate": rate, "real_face_rate": self.real_rate or 0.0, "samples": config.eval_samples}
+        rate = self.detector.rate(to_hwc(generated))
+        return {"face_rate": rate, "real_face_rate": self.real_rate or 0.0, "samples": len(generated)}
+
+
+class DistributionEvaluator:
+    """FD/KID/precision/recall/copies of generated samples, with `distribution_metric` set.
+
+    The encoder and the real features are made once, here; each evaluation then costs the
+    features of `eval_samples` images and a few small matrix products.
+    """
+
+    def __init__(self, config: TrainConfig, data: ImageSet) -> None:
+        self.reference: DistributionReference | None = None
+        if not config.distribution_metric or not config.eval_every:
+            return
+        try:
+            recipe = EncoderRecipe(resolution=config.resolution)
+            self.reference = build_reference(data.images.cpu(), recipe, config.encoder_cache or None)
+        except MetricUnavailable as exc:
+            logger.warning("distribution metric disabled: %s", exc)
+
+    def __call__(self, generated: torch.Tensor) -> dict[str, Any] | None:
+        return self.reference.score(generated) if self.reference is not None else None
 
 
 def _snapshot_state(nets: Networks, pos: Position, config: TrainConfig) -> dict[str, Any]:
@@ -380,6 +402,7 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
         total_steps = min(total_steps, config.max_steps)
     writer = RunWriter(run_dir, config, world.is_main)
     evaluate_faces = FaceEvaluator(config, data) if world.is_main else None
+    evaluate_distribution = DistributionEvaluator(config, data) if world.is_main else None
     window: dict[str, list[torch.Tensor]] = {}
     window_start, window_steps = time.perf_counter(), 0
     session_start, last_snapshot = time.monotonic(), time.monotonic()
@@ -397,12 +420,26 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
         sampler = recalibrate_batchnorm(copy.deepcopy(nets.published), config.latent_dim)
         fixed = range(GRID_SEEDS_START, GRID_SEEDS_START + config.sample_count)
         writer.grid(generate_seeds(sampler, fixed, config.latent_dim), pos.epoch)
-        if config.eval_every and pos.epoch % config.eval_every == 0 and evaluate_faces is not None:
-            result = evaluate_faces(sampler, config)
-            if result is not None:
-                writer.metrics({"epoch": pos.epoch, "step": pos.step, **result})
+        wanted = evaluate_faces is not None and evaluate_faces.detector is not None
+        wanted = wanted or (evaluate_distribution is not None and evaluate_distribution.reference is not None)
+        if config.eval_every and pos.epoch % config.eval_every == 0 and wanted:
+            seeds = range(EVAL_SEEDS_START, EVAL_SEEDS_START + config.eval_samples)
+            generated = generate_seeds(sampler, seeds, config.latent_dim)
+            faces = evaluate_faces(generated) if evaluate_faces is not None else None
+            spread = evaluate_distribution(generated) if evaluate_distribution is not None else None
+            writer.metrics({"epoch": pos.epoch, "step": pos.step, **(faces or {}), **(spread or {})})
+            if faces is not None:
                 logger.info(
-                    "epoch %d: face rate %.3f (real %.3f)", pos.epoch, result["face_rate"], result["real_face_rate"]
+                    "epoch %d: face rate %.3f (real %.3f)", pos.epoch, faces["face_rate"], faces["real_face_rate"]
+                )
+            if spread is not None:
+                logger.info(
+                    "epoch %d: FD %.3f, precision %.3f, recall %.3f (encoder %s)",
+                    pos.epoch,
+                    spread[KEY_FD],
+                    spread[KEY_PRECISION],
+                    spread[KEY_RECALL],
+                    spread["encoder_id"],
                 )
         writer.plots(gif=pos.epoch % 10 == 0)
 

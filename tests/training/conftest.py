@@ -25,3 +25,9 @@ def tiny_config(faces64: Path, tmp_path: Path) -> Callable[..., TrainConfig]:
         return resolve_config(preset, None, values)
 
     return build
+
+
+@pytest.fixture(autouse=True)
+def _encoder_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Feature encoders trained by tests go to a temporary folder, never the user's cache."""
+    monkeypatch.setenv("AVATARS_ENCODER_CACHE", str(tmp_path_factory.mktemp("encoder-cache")))

@@ -98,7 +98,8 @@ def test_export_loads_in_the_service(tiny_config: Callable[..., TrainConfig], tm
     generator, loaded = load_generator(out)
     assert out.stat().st_size < 2 * count_parameters(generator) + 20_000  # stored as fp16
     assert loaded.model_version == info.model_version
-    settings = Settings(_env_file=None, weights_path=out, device="cpu", warmup=False)
+    assert main(["release", "--weights-dir", str(tmp_path / "weights"), "add", "v1", str(out)]) == 0
+    settings = Settings(_env_file=None, weights_dir=tmp_path / "weights", device="cpu", warmup=False)
     with TestClient(create_app(settings)) as client:
         assert client.get("/model").json()["card"]["recipe"]["loss"] == "hinge"
         r = client.get("/avatars/3.png")
@@ -176,8 +177,9 @@ def test_cli_sample_and_evaluate(
     cascade = str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml")
     out = tmp_path / "eval"
     code = main(
-        ["evaluate", str(weights), "--data", str(faces64), "--out", str(out), "--samples", "8", "--cascade", cascade]
-    )
+        ["evaluate", str(weights), "--data", str(faces64), "--out", str(out), "--samples", "8", "--cascade", cascade,
+         "--no-distribution"]
+    )  # fmt: skip
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["samples"] == 8 and 0 <= metrics["face_rate"] <= 1 and "real_face_rate" in metrics
@@ -189,8 +191,10 @@ def test_cli_sample_and_evaluate(
     }
     code, err = run_cli(["evaluate", str(weights), "--cascade", str(tmp_path / "none.xml")], capsys)
     assert code == 2 and "none.xml not found" in err
-    code, err = run_cli(["evaluate", str(weights), "--data", str(faces64), "--fid"], capsys)
+    code, err = run_cli(["evaluate", str(weights), "--data", str(faces64), "--fid", "--no-distribution"], capsys)
     assert code == 2 and "no Inception weights" in err
+    code, err = run_cli(["evaluate", str(weights), "--data", str(faces64)], capsys)  # 16 faces: too few to hold out
+    assert code == 2 and "16 images are too few" in err
 
 
 def test_cli_report_writes_small_docs_pictures(

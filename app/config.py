@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     max_avatars_per_request: int = Field(64, ge=1, le=1024, description="items in one POST /avatars")
     max_grid: int = Field(256, ge=1, le=1024, description="largest n of GET /grid")
     max_interpolation_steps: int = Field(64, ge=2, le=256, description="largest steps of /interpolate")
+    # 64 images at 256 px: the largest POST /avatars, or a 64-frame GIF at 256 px, about 0.5 s of one
+    # core (python -m bench.encoders); it refuses a 256-avatar grid at 256 px (16.8 Mpx, seconds)
+    max_request_pixels: int = Field(
+        4_194_304, ge=4096, description="largest images x size^2 of one grid, interpolation or POST /avatars"
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="larger request bodies get 413")
 
     # HTTP

@@ -10,8 +10,6 @@ from PIL import Image
 
 from gan.imaging import tile_grid
 
-GRID_PADDING = 2
-
 
 def _upscale(image: np.ndarray, size: int) -> Image.Image:
     """Lanczos for enlargement: sharp edges without the blockiness of nearest-neighbour."""
@@ -40,7 +38,7 @@ def _tiles(images: np.ndarray, size: int) -> np.ndarray:
 
 def encode_grid(images: np.ndarray, size: int, columns: int | None, level: int = 6) -> bytes:
     """N avatars, each size x size, row-major in `columns` columns with a thin dark border."""
-    return _png(Image.fromarray(tile_grid(_tiles(images, size), columns, padding=GRID_PADDING)), level)
+    return _png(Image.fromarray(tile_grid(_tiles(images, size), columns)), level)
 
 
 def encode_strip(images: np.ndarray, size: int, level: int = 6) -> bytes:
@@ -49,13 +47,19 @@ def encode_strip(images: np.ndarray, size: int, level: int = 6) -> bytes:
 
 
 def encode_gif(images: np.ndarray, size: int, frame_ms: int, boomerang: bool = True) -> bytes:
-    """Animated GIF, looping forever; `boomerang` plays back to the start so the loop has no jump."""
-    frames = [_upscale(image, size) for image in images]
+    """Animated GIF, looping forever; `boomerang` plays back to the start so the loop has no jump.
+
+    One palette serves every frame: it is chosen once, from the frames at the model's resolution
+    (the colours are all there; upscaling adds only blends of them), and each upscaled frame is then
+    mapped onto it. That is several times cheaper than a median cut per large frame (see
+    docs/benchmarks.md), and a shared palette cannot flicker from frame to frame.
+    """
+    mosaic = Image.fromarray(tile_grid(images, columns=len(images), padding=0))
+    # octree over median cut: faster here and closer to the true colours (python -m bench.encoders)
+    palette = mosaic.quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+    frames = [_upscale(image, size).quantize(palette=palette, dither=Image.Dither.NONE) for image in images]
     if boomerang and len(frames) > 2:
-        frames += frames[-2:0:-1]
-    palette_frames = [f.quantize(colors=256, method=Image.Quantize.MEDIANCUT) for f in frames]
+        frames += frames[-2:0:-1]  # the same frame objects: nothing is encoded twice before saving
     buffer = io.BytesIO()
-    palette_frames[0].save(
-        buffer, format="GIF", save_all=True, append_images=palette_frames[1:], duration=frame_ms, loop=0
-    )
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
     return buffer.getvalue()

@@ -23,6 +23,38 @@ def invalid(loc: Sequence[str | int], msg: str, type_: str = "value_error") -> R
     return RequestValidationError([{"loc": tuple(loc), "msg": msg, "type": type_}])
 
 
+def check_at_most(loc: Sequence[str | int], value: int, limit: int, setting: str, what: str = "") -> None:
+    """A bound the settings set (the schema's own caps are static): 422 naming the field and setting."""
+    if value > limit:
+        if what == "items":
+            rule, kind = f"List should have at most {limit} items", "too_long"
+        else:
+            rule, kind = f"Input should be less than or equal to {limit}", "less_than_equal"
+        raise invalid(loc, f"{rule} (AVATARS_{setting.upper()})", kind)
+
+
+def check_latent_length(loc: Sequence[str | int], latent: Sequence[float], latent_dim: int) -> None:
+    if len(latent) != latent_dim:
+        raise invalid(
+            loc,
+            f"List should have exactly {latent_dim} items (the model's latent size), got {len(latent)}",
+            "latent_length",
+        )
+
+
+def check_pixels(loc: Sequence[str | int], images: int, size: int, limit: int) -> None:
+    """The work of one request grows with images x size^2 (render, resize, encode): cap it, so one GET
+    cannot take seconds of CPU from everyone else."""
+    pixels = images * size * size
+    if pixels > limit:
+        raise invalid(
+            loc,
+            f"{images} images of {size}x{size} px are {pixels:,} pixels, over the limit of {limit:,} per request "
+            "(AVATARS_MAX_REQUEST_PIXELS): ask for fewer images or a smaller size",
+            "too_many_pixels",
+        )
+
+
 def _clean(error: dict[str, Any]) -> dict[str, Any]:
     # drop `input` (it can echo a whole latent list back) and `url`/`ctx` noise
     return {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}

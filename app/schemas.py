@@ -68,7 +68,8 @@ ReleaseField = Annotated[
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a JSON body says 5, not "5" or true; query strings are text, so _Query cannot be strict
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class _Query(BaseModel):
@@ -90,13 +91,19 @@ class AvatarRequest(_Body):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
+            # what `_exactly_one_source` enforces, said in the schema too (clients and fuzzers read it)
+            "oneOf": [
+                {"required": [source], "properties": {source: {"type": "array"}}}
+                for source in ("seeds", "player_ids", "latents")
+            ],
             "examples": [
                 {"player_ids": ["player-8d2f1c"], "size": 128},
                 {"player_ids": ["player-8d2f1c"], "model": "v1"},
                 {"seeds": [1, 2, 3], "truncation": 0.7},
                 {"latents": [[0.1] * 8], "size": 64},
-            ]
+            ],
         },
     )
 
@@ -184,6 +191,7 @@ class InterpolationQuery(InterpolationOptions):
 class InterpolationRequest(InterpolationOptions):
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,  # the options it inherits from the query model are strict here
         json_schema_extra={"examples": [{"start": [0.5] * 8, "end": [-0.5] * 8, "steps": 8, "format": "gif"}]},
     )
     start: Latent

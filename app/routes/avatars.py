@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from app.caching import cache_headers, matches, not_modified, release_headers
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_png
-from app.errors import invalid
+from app.errors import check_at_most, check_latent_length, check_pixels
 from app.schemas import AvatarBatch, AvatarItem, AvatarQuery, AvatarRequest, ErrorBody, ValidationErrorBody
 from gan.latents import MAX_SEED, player_seed, seeds_latents, truncate
 
@@ -30,18 +30,10 @@ PNG = {"content": {"image/png": {}}}
 def request_latents(body: AvatarRequest, latent_dim: int, limit: int) -> tuple[torch.Tensor, list[int | None]]:
     """The latents a request names and the seed of each (None for supplied latents)."""
     field = "seeds" if body.seeds is not None else "player_ids" if body.player_ids is not None else "latents"
-    if body.count > limit:
-        raise invalid(
-            ["body", field], f"List should have at most {limit} items (AVATARS_MAX_AVATARS_PER_REQUEST)", "too_long"
-        )
+    check_at_most(["body", field], body.count, limit, "max_avatars_per_request", what="items")
     if body.latents is not None:
         for i, latent in enumerate(body.latents):
-            if len(latent) != latent_dim:
-                raise invalid(
-                    ["body", "latents", i],
-                    f"List should have exactly {latent_dim} items (the model's latent size), got {len(latent)}",
-                    "latent_length",
-                )
+            check_latent_length(["body", "latents", i], latent, latent_dim)
         return torch.tensor(body.latents, dtype=torch.float32), [None] * body.count
     seeds = body.seeds if body.seeds is not None else [player_seed(p) for p in body.player_ids or []]
     return seeds_latents(seeds, latent_dim), list(seeds)
@@ -73,6 +65,7 @@ async def create_avatars(body: AvatarRequest, request: Request, service: Service
     served = use_release(request, service.releases.resolve(body.model))
     model = served.model
     latents, seeds = request_latents(body, model.latent_dim, settings.max_avatars_per_request)
+    check_pixels(["body", "size"], body.count, body.size, settings.max_request_pixels)
     images = await service.render(served.name, truncate(latents, body.truncation), request)
     pngs = await service.encode_each(images, body.size)
     if len(pngs) == 1 and not wants_json(request):

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from app.caching import cache_headers, matches, not_modified
 from app.deps import ReleaseResolver, ServiceDep, SettingsDep, Target
 from app.encoding import encode_grid
-from app.errors import invalid
+from app.errors import check_at_most, check_pixels
 from app.routes.avatars import ERRORS, PNG, RELEASE_ERRORS
 from app.schemas import GridQuery
 from gan.imaging import grid_columns
@@ -35,10 +35,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         settings: SettingsDep,
     ) -> Response:
         """n avatars from seeds seed, seed+1, ... in one PNG, row-major, near-square unless `columns` is set."""
-        if query.n > settings.max_grid:
-            raise invalid(
-                ["query", "n"], f"Input should be less than or equal to {settings.max_grid}", "less_than_equal"
-            )
+        check_at_most(["query", "n"], query.n, settings.max_grid, "max_grid")
+        check_pixels(["query", "n"], query.n, query.size, settings.max_request_pixels)
         columns = min(query.columns or grid_columns(query.n), query.n)
         served = target.served
         headers = cache_headers(

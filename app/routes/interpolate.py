@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from app.caching import cache_headers, matches, not_modified, release_headers
+from app.config import Settings
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_gif, encode_strip
-from app.errors import invalid
+from app.errors import check_at_most, check_latent_length, check_pixels
 from app.releases import ServedRelease
 from app.routes.avatars import ERRORS, RELEASE_ERRORS
 from app.schemas import InterpolationOptions, InterpolationQuery, InterpolationRequest
@@ -25,9 +26,9 @@ MEDIA = {"png": "image/png", "gif": "image/gif"}
 IMAGE = {"content": {"image/png": {}, "image/gif": {}}, "description": "PNG strip or animated GIF"}
 
 
-def check_steps(options: InterpolationOptions, loc: str, max_steps: int) -> None:
-    if options.steps > max_steps:
-        raise invalid([loc, "steps"], f"Input should be less than or equal to {max_steps}", "less_than_equal")
+def check_cost(options: InterpolationOptions, loc: str, settings: Settings) -> None:
+    check_at_most([loc, "steps"], options.steps, settings.max_interpolation_steps, "max_interpolation_steps")
+    check_pixels([loc, "steps"], options.steps, options.size, settings.max_request_pixels)
 
 
 async def render_path(
@@ -62,7 +63,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         settings: SettingsDep,
     ) -> Response:
         """From the avatar of `start` to that of `end`: a PNG strip (frames left to right) or a looping GIF."""
-        check_steps(query, "query", settings.max_interpolation_steps)
+        check_cost(query, "query", settings)
         served = target.served
         headers = cache_headers(served, target.pinned, settings, "interpolate", *query.model_dump(mode="json").values())
         headers["X-Frames"] = str(query.steps)
@@ -87,13 +88,8 @@ async def post_interpolation(
     served = use_release(request, service.releases.resolve(body.model))
     dim = served.model.latent_dim
     for name, latent in (("start", body.start), ("end", body.end)):
-        if len(latent) != dim:
-            raise invalid(
-                ["body", name],
-                f"List should have exactly {dim} items (the model's latent size), got {len(latent)}",
-                "latent_length",
-            )
-    check_steps(body, "body", settings.max_interpolation_steps)
+        check_latent_length(["body", name], latent, dim)
+    check_cost(body, "body", settings)
     data = await render_path(served, torch.tensor(body.start), torch.tensor(body.end), body, request, service)
     headers = {**release_headers(served), "X-Frames": str(body.steps)}
     return Response(data, media_type=MEDIA[body.format], headers=headers)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from app.main import create_app
+from tests.app.conftest import metric
 from tests.conftest import TINY
 
 GOOD = [0.1] * TINY.latent_dim
@@ -40,6 +42,14 @@ def bad_post(client: TestClient, path: str, body: object) -> dict:
         ({"seeds": [1], "size": 100}, "body.size", "size must be one of 64, 128 or 256"),
         ({"seeds": [1], "colour": "red"}, "body.colour", "Extra inputs are not permitted"),
         ([1, 2], "body", "valid dictionary"),
+        # strict JSON numbers in every field, not only seeds
+        ({"seeds": [1], "size": "128"}, "body.size", "valid integer"),
+        ({"seeds": [1], "size": 128.0}, "body.size", "valid integer"),
+        ({"seeds": [1], "truncation": "0.5"}, "body.truncation", "valid number"),
+        ({"seeds": [1], "truncation": True}, "body.truncation", "valid number"),
+        ({"latents": [["0.1", *GOOD[1:]]]}, "body.latents.0.0", "valid number"),
+        ({"player_ids": [5]}, "body.player_ids.0", "valid string"),
+        ({"seeds": [1], "model": 1}, "body.model", "valid string"),
     ],
 )
 def test_post_avatars_rejects(client: TestClient, body: object, loc: str, rule: str) -> None:
@@ -47,6 +57,30 @@ def test_post_avatars_rejects(client: TestClient, body: object, loc: str, rule: 
     assert error["message"].startswith(loc + ":"), error["message"]
     assert rule in error["message"]
     assert "input" not in error["detail"][0]  # never echo the payload back
+
+
+@pytest.mark.parametrize(
+    ("change", "loc", "rule"),
+    [
+        ({"steps": True}, "body.steps", "valid integer"),
+        ({"steps": "8"}, "body.steps", "valid integer"),
+        ({"frame_ms": 120.5}, "body.frame_ms", "valid integer"),
+        ({"size": "64"}, "body.size", "valid integer"),
+        ({"truncation": "1"}, "body.truncation", "valid number"),
+        ({"mode": 1}, "body.mode", "'slerp' or 'lerp'"),
+        ({"colour": "red"}, "body.colour", "Extra inputs are not permitted"),
+    ],
+)
+def test_post_interpolate_is_strict_too(client: TestClient, change: dict, loc: str, rule: str) -> None:
+    error = bad_post(client, "/interpolate", {"start": GOOD, "end": GOOD, **change})
+    assert error["message"].startswith(loc + ":"), error["message"]
+    assert rule in error["message"], error["message"]
+
+
+def test_whole_json_numbers_are_fine_for_real_fields(client: TestClient) -> None:
+    """Strict does not mean pedantic: 1 is a valid truncation and an integer latent value is a number."""
+    assert client.post("/avatars", json={"seeds": [1], "truncation": 1}).status_code == 200
+    assert client.post("/avatars", json={"latents": [[1] * TINY.latent_dim]}).status_code == 200
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
@@ -144,6 +178,39 @@ def test_post_interpolate_rejects(client: TestClient, body: dict, loc: str, rule
     assert error["message"].startswith(loc + ":") and rule in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("method", "url", "body", "loc", "pixels"),
+    [
+        ("GET", "/interpolate?start=1&end=2&steps=64&size=256&format=gif", None, "query.steps", "4,194,304"),
+        ("GET", "/grid?n=64&size=256", None, "query.n", "4,194,304"),
+        ("POST", "/interpolate", {"start": GOOD, "end": GOOD, "steps": 64, "size": 256}, "body.steps", "4,194,304"),
+        ("POST", "/avatars", {"seeds": list(range(64)), "size": 256}, "body.size", "4,194,304"),
+    ],
+)
+def test_work_per_request_is_capped_in_pixels(
+    settings_for, method: str, url: str, body: dict | None, loc: str, pixels: str
+) -> None:
+    """images x size^2 past AVATARS_MAX_REQUEST_PIXELS is a 422 naming the setting, before any work."""
+    with TestClient(create_app(settings_for(max_request_pixels=1_048_576))) as client:
+        r = client.request(method, url, json=body)
+        assert r.status_code == 422, r.text
+        message = r.json()["message"]
+        assert message.startswith(loc + ":") and pixels in message and "AVATARS_MAX_REQUEST_PIXELS" in message
+        assert metric(client, "avatars_images_generated_total", release="v1") == 0
+        # at the limit it is served
+        smaller = url.replace("size=256", "size=128")
+        fine = client.request(method, smaller, json=body and {**body, "size": 128})
+        assert fine.status_code == 200, fine.text
+
+
+def test_settings_limits_name_their_setting(settings_for) -> None:
+    with TestClient(create_app(settings_for(max_grid=10, max_avatars_per_request=3))) as client:
+        assert "(AVATARS_MAX_GRID)" in client.get("/grid?n=11").json()["message"]
+        r = client.post("/avatars", json={"player_ids": ["a", "b", "c", "d"]})
+        assert r.json()["message"].startswith("body.player_ids: List should have at most 3 items")
+        assert "(AVATARS_MAX_AVATARS_PER_REQUEST)" in r.json()["message"]
+
+
 def test_rejections_are_counted(client: TestClient) -> None:
     client.get("/grid?n=0")
-    assert 'avatars_rejected_requests_total{reason="invalid"} 1.0' in client.get("/metrics").text
+    assert metric(client, "avatars_rejected_requests_total", reason="invalid") == 1

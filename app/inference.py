@@ -12,25 +12,15 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from gan.checkpoint import CheckpointError, CheckpointInfo, load_generator
+from gan.devices import DeviceError, pick_device
 from gan.imaging import to_uint8
 from gan.latents import seeds_latents
 from gan.networks import Generator
 
 logger = logging.getLogger(__name__)
+__all__ = ["AvatarModel", "DeviceError", "fuse_batchnorm", "pick_device", "pick_dtype"]
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-class DeviceError(ValueError):
-    """The configured device or dtype cannot be used on this machine."""
-
-
-def pick_device(preference: str) -> torch.device:
-    if preference == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if preference.startswith("cuda") and not torch.cuda.is_available():
-        raise DeviceError(f"device={preference!r} but CUDA is not available on this machine")
-    return torch.device(preference)
 
 
 def pick_dtype(preference: str, device: torch.device) -> torch.dtype:
@@ -136,11 +126,13 @@ class AvatarModel:
         An avatar must not depend on the requests it happened to share a batch with. oneDNN's
         kernels give a row of an odd batch of 11 or more a slightly different result (1 level in a
         few pixels) than the same row alone, while every even batch (measured to 128, 1 and 2
-        threads) reproduces the single-row image exactly; so odd batches get one padding row.
-        `tests/test_golden_images.py` checks every batch size the service forms.
+        threads) reproduces the single-row image exactly; so odd batches get one padding row. A
+        batch of one is left alone (it is the reference, and padding it would double the work of
+        every request at low load). `tests/test_golden_images.py` checks every batch size the
+        service forms against the row alone.
         """
         n = latents.shape[0]
-        if n % 2:
+        if n % 2 and n > 1:
             latents = torch.cat([latents, latents.new_zeros(1, latents.shape[1])])
         z = latents.to(device=self.device, dtype=self.dtype, non_blocking=True)
         images = to_uint8(self.net(z))  # quantise on the device: 4x fewer bytes to copy back

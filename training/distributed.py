@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from gan import devices
 from training.config import ConfigError
 
 
@@ -27,15 +28,11 @@ class World:
 
 
 def pick_device(preference: str, local_rank: int = 0) -> torch.device:
-    if preference == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    if preference.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device={preference!r} but CUDA is not available on this machine")
-        return torch.device(preference if ":" in preference else f"cuda:{local_rank}")
-    if preference == "cpu":
-        return torch.device("cpu")
-    raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {preference!r}")
+    """`gan.devices.pick_device`, its refusal reported as a configuration error."""
+    try:
+        return devices.pick_device(preference, local_rank)
+    except devices.DeviceError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def init_world(device_preference: str) -> tuple[World, torch.device]:

@@ -71,7 +71,7 @@ def generator_ceiling(
 
 
 def pipeline_ceiling(
-    model: AvatarModel, batch_size: int, threads: int, encode_threads: int, png_level: int, seconds: float
+    model: AvatarModel, *, batch_size: int, threads: int, encode_threads: int, png_level: int, seconds: float
 ) -> CeilingPoint:
     """Images per second from seeds to PNG bytes: one generator thread, `encode_threads` encoders."""
     original = torch.get_num_threads()
@@ -118,7 +118,15 @@ def measure_ceilings(
     grid = generator_ceiling(model, batch_sizes, threads, seconds)
     best = max(grid, key=lambda p: p.images_per_s)
     pipeline = [
-        pipeline_ceiling(model, best.batch_size, n_threads, encode_threads, png_level, seconds) for n_threads in threads
+        pipeline_ceiling(
+            model,
+            batch_size=best.batch_size,
+            threads=n_threads,
+            encode_threads=encode_threads,
+            png_level=png_level,
+            seconds=seconds,
+        )
+        for n_threads in threads
     ]
     return {
         "generator": [p.as_dict() for p in grid],

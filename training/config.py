@@ -254,13 +254,18 @@ def resolve_config(
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     values = apply_overrides({"preset": preset}, PRESETS[preset], f"preset {preset}")
     values = apply_overrides(values, file_values, str(config_file))
-    values = apply_overrides(values, overrides or {}, "--set")
+    return config_from(values, overrides or {}, "--set")
+
+
+def config_from(values: dict[str, Any], overrides: dict[str, Any], source: str) -> TrainConfig:
+    """The one way a config is built from stored or resolved values: typed, checked, validated."""
+    values = apply_overrides(values, overrides, source)
     try:
         return TrainConfig(**values)
     except ConfigError:
         raise
     except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc)) from exc
+        raise ConfigError(f"{source}: {exc}") from exc
 
 
 def load_run_config(path: Path) -> TrainConfig:
@@ -271,13 +276,16 @@ def load_run_config(path: Path) -> TrainConfig:
         values = json.loads(path.read_text())
     except ValueError as exc:
         raise ConfigError(f"{path}: cannot parse: {exc}") from exc
-    return TrainConfig(**apply_overrides({}, values, str(path)))
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a table of settings")
+    return config_from({}, values, str(path))
 
 
 __all__ = [
     "PRESETS",
     "ConfigError",
     "TrainConfig",
+    "config_from",
     "load_run_config",
     "parse_assignments",
     "read_config_file",

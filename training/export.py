@@ -11,8 +11,9 @@ import torch
 
 from gan.checkpoint import CheckpointInfo, save_generator
 from gan.networks import Generator, add_spectral_norm, bake_parametrizations
-from training.config import TrainConfig, apply_overrides
+from training.config import TrainConfig, config_from
 from training.ema import recalibrate_batchnorm
+from training.run_folder import read_jsonl
 from training.snapshot import SNAPSHOT_NAME, load_snapshot
 
 logger = logging.getLogger(__name__)
@@ -62,10 +63,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _last_metrics(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return {}
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_jsonl(run_dir / "metrics.jsonl")
     return rows[-1] if rows else {}
 
 
@@ -104,7 +102,7 @@ def export_run(
     notes: str = "",
 ) -> CheckpointInfo:
     state = load_snapshot(run_dir / SNAPSHOT_NAME)
-    config = TrainConfig(**apply_overrides({}, state["config"], str(run_dir / SNAPSHOT_NAME)))
+    config = config_from({}, state["config"], str(run_dir / SNAPSHOT_NAME))
     generator = published_generator(state, config)
     info = save_generator(generator, out, model_card(run_dir, state, config, metrics, notes), dtype=dtype)
     logger.info("exported %s (model version %s) from %s at step %d", out, info.model_version, run_dir, state["step"])

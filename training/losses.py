@@ -1,12 +1,20 @@
 """GAN objectives as small pure functions of discriminator logits, named after the papers' terms.
 
-`D` returns raw logits; each function reduces to a scalar mean over the batch.
+`D` returns raw logits; each function reduces to a scalar mean over the batch. `OBJECTIVES` maps a
+config's `loss` to its pair of D and G losses, so the training step has no branch per recipe.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
 
 
 def d_bce_loss(
@@ -42,3 +50,17 @@ def d_r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.
     """
     (grad,) = torch.autograd.grad(real_logits.sum(), real_images, create_graph=True)
     return grad.square().flatten(1).sum(1).mean()
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A recipe's loss pair: D's loss of (real logits, fake logits, config) and G's of fake logits."""
+
+    d_loss: Callable[[torch.Tensor, torch.Tensor, TrainConfig], torch.Tensor]
+    g_loss: Callable[[torch.Tensor], torch.Tensor]
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "bce": Objective(lambda r, f, c: d_bce_loss(r, f, c.real_label, c.fake_label), g_nonsaturating_loss),
+    "hinge": Objective(lambda r, f, _: d_hinge_loss(r, f), g_hinge_loss),
+}

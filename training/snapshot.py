@@ -7,10 +7,15 @@ step reseeds torch from (seed, step, rank), so both are re-derived on resume.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
+    from training.nets import Networks
 
 SNAPSHOT_VERSION = 1
 SNAPSHOT_NAME = "snapshot.pt"
@@ -41,3 +46,38 @@ def load_snapshot(path: Path) -> dict[str, Any]:
     if state["version"] != SNAPSHOT_VERSION:
         raise SnapshotError(f"{path}: snapshot version {state['version']} is not supported")
     return state
+
+
+@dataclass
+class Position:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    elapsed_s: float = 0.0  # training wall time over all sessions of this run
+
+
+def capture(nets: Networks, pos: Position, config: TrainConfig) -> dict[str, Any]:
+    """Everything a resume needs, as named parts (tensors and plain values only)."""
+    return {
+        "config": config.to_dict(),
+        "step": pos.step,
+        "epoch": pos.epoch,
+        "batch_in_epoch": pos.batch_in_epoch,
+        "elapsed_s": pos.elapsed_s,
+        "g": nets.g.state_dict(),
+        "d": nets.d.state_dict(),
+        "g_ema": nets.g_ema.state_dict() if nets.g_ema is not None else {},
+        "opt_g": nets.opt_g.state_dict(),
+        "opt_d": nets.opt_d.state_dict(),
+    }
+
+
+def restore(nets: Networks, state: dict[str, Any]) -> Position:
+    """Load a snapshot's parts into freshly built networks; returns where training stood."""
+    nets.g.load_state_dict(state["g"])
+    nets.d.load_state_dict(state["d"])
+    if nets.g_ema is not None:
+        nets.g_ema.load_state_dict(state["g_ema"])
+    nets.opt_g.load_state_dict(state["opt_g"])
+    nets.opt_d.load_state_dict(state["opt_d"])
+    return Position(state["step"], state["epoch"], state["batch_in_epoch"], state.get("elapsed_s", 0.0))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from gan.imaging import tile_grid
+from training.run_folder import read_jsonl
 
 
 def save_png(array: np.ndarray, path: Path) -> Path:
@@ -30,6 +30,7 @@ def _label(image: Image.Image, text: str) -> Image.Image:
 def evolution_gif(
     frames: Sequence[Path],
     out: Path,
+    *,
     max_frames: int = 40,
     scale: float = 1.0,
     frame_ms: int = 250,
@@ -71,7 +72,7 @@ def loss_plot(stats_path: Path, out: Path, metrics_path: Path | None = None) -> 
     """Losses, D outputs and (when measured) the face-detection rate against training steps."""
     if not stats_path.is_file():
         return None
-    rows = [json.loads(line) for line in stats_path.read_text().splitlines() if line.strip()]
+    rows = read_jsonl(stats_path)
     if not rows:
         return None
     import matplotlib
@@ -79,10 +80,7 @@ def loss_plot(stats_path: Path, out: Path, metrics_path: Path | None = None) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = []
-    if metrics_path is not None and metrics_path.is_file():
-        metrics = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-    metrics = [m for m in metrics if "face_rate" in m]
+    metrics = [m for m in read_jsonl(metrics_path) if "face_rate" in m] if metrics_path is not None else []
     panels = 3 if metrics else 2
     fig, axes = plt.subplots(panels, 1, figsize=(8, 2.6 * panels), sharex=True)
     window = max(1, len(rows) // 50)

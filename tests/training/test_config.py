@@ -1,3 +1,5 @@
+import json
+import typing
 from pathlib import Path
 
 import pytest
@@ -69,5 +71,13 @@ def test_resolved_config_round_trips_through_json(tmp_path: Path) -> None:
     config.save(tmp_path / "config.json")
     from training.config import load_run_config
 
-    assert load_run_config(tmp_path / "config.json") == config
-    assert isinstance(config, TrainConfig)
+    loaded = load_run_config(tmp_path / "config.json")
+    assert loaded == config
+    # JSON has no int/float distinction that survives every writer: the fields come back typed
+    hints = typing.get_type_hints(TrainConfig)
+    for name in ("lr_g", "r1_gamma", "max_minutes", "epochs", "batch_size", "hflip"):
+        assert type(getattr(loaded, name)) is hints[name], name
+    edited = json.loads((tmp_path / "config.json").read_text()) | {"lr_g": 1, "epochs": 3.0}
+    (tmp_path / "config.json").write_text(json.dumps(edited))
+    again = load_run_config(tmp_path / "config.json")
+    assert (type(again.lr_g), type(again.epochs)) == (float, int)

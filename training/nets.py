@@ -1,0 +1,64 @@
+"""The networks and optimisers of one run, built from the config, and wrapped for DDP/compile."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from gan.networks import Discriminator, Generator, add_spectral_norm, init_dcgan_weights
+from training.config import TrainConfig
+from training.distributed import World
+
+
+@dataclass
+class Networks:
+    g: Generator
+    d: Discriminator
+    g_ema: Generator | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    # what the step calls: DDP- and/or compile-wrapped views of g and d
+    g_train: nn.Module = field(init=False)
+    d_train: nn.Module = field(init=False)
+    d_frozen: nn.Module = field(init=False)  # D for the G step: no DDP gradient sync
+
+    def __post_init__(self) -> None:
+        self.g_train, self.d_train, self.d_frozen = self.g, self.d, self.d
+
+    @property
+    def published(self) -> Generator:
+        """The generator that is sampled and exported: the EMA one where the recipe has it."""
+        return self.g_ema if self.g_ema is not None else self.g
+
+
+def build_networks(config: TrainConfig, device: torch.device) -> Networks:
+    g = Generator(config.generator_config())
+    d = Discriminator(config.discriminator_config())
+    init_dcgan_weights(g)
+    init_dcgan_weights(d)
+    if config.g_spectral_norm:
+        add_spectral_norm(g)
+    g, d = g.to(device), d.to(device)
+    if device.type == "cuda" and config.channels_last:
+        g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
+    g_ema = copy.deepcopy(g).eval().requires_grad_(False) if config.ema_decay > 0 else None
+    betas = (config.beta1, config.beta2)
+    opt_g = torch.optim.Adam(g.parameters(), lr=config.lr_g, betas=betas)
+    opt_d = torch.optim.Adam(d.parameters(), lr=config.lr_d, betas=betas)
+    return Networks(g, d, g_ema, opt_g, opt_d)
+
+
+def wrap_for_training(nets: Networks, config: TrainConfig, world: World, device: torch.device) -> None:
+    if world.distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [device.index] if device.type == "cuda" else None
+        nets.g_train = DDP(nets.g, device_ids=ids)
+        nets.d_train = DDP(nets.d, device_ids=ids, broadcast_buffers=False)
+    if config.compile:
+        nets.g_train = torch.compile(nets.g_train)
+        nets.d_train = torch.compile(nets.d_train)
+        nets.d_frozen = torch.compile(nets.d)

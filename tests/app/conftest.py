@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -38,3 +40,13 @@ def sample_value(text: str, name: str, **labels: str) -> float:
 def metric(client: TestClient, name: str, **labels: str) -> float:
     """A sample's value from the app's /metrics."""
     return sample_value(client.get("/metrics").text, name, **labels)
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 5.0, what: str = "condition") -> None:
+    """Wait for `condition` instead of sleeping a guessed time: exact on a quiet machine, and still
+    right (only slower) on a busy one."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.001)

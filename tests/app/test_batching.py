@@ -9,8 +9,11 @@ from collections import deque
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.batching import BatchFailed, BatchQueue, Job, JobExpired, QueueClosed, QueueFull, take_batch
+from tests.app.conftest import until
 
 
 def job(n: int, enqueued_at: float = 0.0, deadline: float = 100.0) -> Job:
@@ -73,6 +76,24 @@ def rows(*values: float) -> torch.Tensor:
     return torch.tensor(values)[:, None].repeat(1, 2)
 
 
+class Gate:
+    """Holds the generator thread until opened, and says when a batch has reached it."""
+
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+        self.batches = 0  # forward passes that reached the gate
+
+    def wait(self, timeout_s: float = 5.0) -> None:
+        self.batches += 1
+        self.opened.wait(timeout_s)
+
+    def set(self) -> None:
+        self.opened.set()
+
+    async def reached(self, batches: int = 1) -> None:
+        await until(lambda: self.batches >= batches, what=f"{batches} batch(es) at the gate")
+
+
 @pytest.mark.anyio
 async def test_each_request_gets_its_own_rows_back_in_order() -> None:
     queue = make_queue()
@@ -88,18 +109,18 @@ async def test_each_request_gets_its_own_rows_back_in_order() -> None:
 
 @pytest.mark.anyio
 async def test_full_queue_refuses_at_once_with_retry_after() -> None:
-    gate = threading.Event()
+    gate = Gate()
 
     def slow(latents: torch.Tensor) -> np.ndarray:
-        gate.wait(5)
+        gate.wait()
         return render_ids(latents)
 
     queue = make_queue(slow, max_pending_rows=4, max_batch_size=1)
     queue.start()
     first = asyncio.ensure_future(queue.generate(rows(1)))
-    await asyncio.sleep(0.05)  # the worker holds row 1 at the gate
+    await gate.reached()  # the worker holds row 1 at the gate
     waiting = [asyncio.ensure_future(queue.generate(rows(i))) for i in (2, 3, 4, 5)]
-    await asyncio.sleep(0)
+    await until(lambda: queue.pending_rows == 4, what="4 rows queued")
     with pytest.raises(QueueFull) as refused:
         queue.submit(rows(6))
     assert refused.value.retry_after >= 1
@@ -112,19 +133,19 @@ async def test_full_queue_refuses_at_once_with_retry_after() -> None:
 @pytest.mark.anyio
 async def test_cancelled_work_never_reaches_the_generator() -> None:
     seen: list[float] = []
-    gate = threading.Event()
+    gate = Gate()
 
     def record(latents: torch.Tensor) -> np.ndarray:
-        gate.wait(5)
+        gate.wait()
         seen.extend(latents[:, 0].tolist())
         return render_ids(latents)
 
     queue = make_queue(record, max_batch_size=1)
     queue.start()
     first = asyncio.ensure_future(queue.generate(rows(1)))
-    await asyncio.sleep(0.05)
+    await gate.reached()
     doomed = asyncio.ensure_future(queue.generate(rows(2, 3)))
-    await asyncio.sleep(0)
+    await until(lambda: queue.pending_rows == 2, what="2 rows queued")
     doomed.cancel()
     with pytest.raises(asyncio.CancelledError):
         await doomed
@@ -137,11 +158,11 @@ async def test_cancelled_work_never_reaches_the_generator() -> None:
 
 @pytest.mark.anyio
 async def test_a_request_that_waits_too_long_gets_an_error_not_a_hang() -> None:
-    gate = threading.Event()
-    queue = make_queue(lambda z: (gate.wait(5), render_ids(z))[1], max_batch_size=1, timeout_s=0.2)
+    gate = Gate()
+    queue = make_queue(lambda z: (gate.wait(), render_ids(z))[1], max_batch_size=1, timeout_s=0.2)
     queue.start()
     held = asyncio.ensure_future(queue.generate(rows(1)))
-    await asyncio.sleep(0.05)
+    await gate.reached()
     with pytest.raises(JobExpired):
         await queue.generate(rows(2))
     assert queue.pending_rows == 0
@@ -200,7 +221,7 @@ async def test_close_finishes_queued_work_then_refuses_new_work() -> None:
     queue = make_queue(max_batch_size=2, max_wait_s=0.0)
     queue.start()
     pending = [asyncio.ensure_future(queue.generate(rows(i))) for i in range(6)]
-    await asyncio.sleep(0)
+    await until(lambda: queue.stats.batches + queue.pending_rows > 0, what="work queued")
     await queue.close()
     assert [r[0, 0, 0, 0] for r in await asyncio.gather(*pending)] == [0, 1, 2, 3, 4, 5]
     with pytest.raises(QueueClosed):
@@ -209,14 +230,26 @@ async def test_close_finishes_queued_work_then_refuses_new_work() -> None:
 
 @pytest.mark.anyio
 async def test_batch_waits_for_company_up_to_max_wait() -> None:
-    queue = make_queue(max_batch_size=8, max_wait_s=0.2)
+    # a long window, closed early by a full batch: no guessed timing either way
+    queue = make_queue(max_batch_size=2, max_wait_s=30.0)
     queue.start()
     first = asyncio.ensure_future(queue.generate(rows(1)))
-    await asyncio.sleep(0.05)  # well inside the 0.2 s window
+    await until(lambda: queue.pending_rows == 1, what="the first row queued")
     second = asyncio.ensure_future(queue.generate(rows(2)))
-    await asyncio.gather(first, second)
+    await asyncio.wait_for(asyncio.gather(first, second), 5)
     await queue.close()
     assert queue.stats.batch_sizes == [2]
+
+
+@pytest.mark.anyio
+async def test_a_lone_row_goes_when_the_window_closes() -> None:
+    queue = make_queue(max_batch_size=8, max_wait_s=0.05)
+    queue.start()
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(queue.generate(rows(1)), 5)
+    assert asyncio.get_running_loop().time() - started >= 0.05
+    await queue.close()
+    assert queue.stats.batch_sizes == [1]
 
 
 # ------------------------------------------------------------------------- lanes (one per release)
@@ -236,7 +269,7 @@ class Recorder:
         self.events.append(("dropped", lane, rows, reason))
 
 
-def tagged(tag: float, seen: list[tuple[float, int]], gate: threading.Event | None = None):
+def tagged(tag: float, seen: list[tuple[float, int]], gate: Gate | None = None):
     """A lane's generator: images carry the lane's tag, and every batch is logged as (tag, rows)."""
 
     def render(latents: torch.Tensor) -> np.ndarray:
@@ -267,17 +300,17 @@ async def test_a_flooded_lane_does_not_starve_another() -> None:
     """Lane a holds 12 full batches; a request for b arriving behind them is served after at most
     one more batch of a, not after all of them."""
     seen: list[tuple[float, int]] = []
-    gate = threading.Event()
+    gate = Gate()
     queue = make_queue(
         {"a": tagged(1.0, seen, gate), "b": tagged(2.0, seen, gate)},
         max_batch_size=4, max_wait_s=0.0, max_pending_rows=64,
     )  # fmt: skip
     queue.start()
     flood = [asyncio.ensure_future(queue.generate(rows(*range(4)), "a")) for _ in range(12)]
-    while queue.lane_pending_rows("a") != 44:
-        await asyncio.sleep(0.001)  # the worker takes a's first batch and holds it at the gate
+    await gate.reached()  # the worker took a's first batch and holds it at the gate
+    await until(lambda: queue.lane_pending_rows("a") == 44, what="the rest of the flood queued")
     b = asyncio.ensure_future(queue.generate(rows(9), "b"))
-    await asyncio.sleep(0)
+    await until(lambda: queue.lane_pending_rows("b") == 1, what="b queued behind the flood")
     gate.set()
     await asyncio.gather(b, *flood)
     await queue.close()
@@ -288,14 +321,14 @@ async def test_a_flooded_lane_does_not_starve_another() -> None:
 
 @pytest.mark.anyio
 async def test_each_lane_has_its_own_bound() -> None:
-    gate = threading.Event()
+    gate = Gate()
     seen: list[tuple[float, int]] = []
     queue = make_queue({"a": tagged(1.0, seen, gate), "b": tagged(2.0, seen, gate)}, max_pending_rows=8)
     queue.start()
     held = [asyncio.ensure_future(queue.generate(rows(*range(4)), "a")) for _ in range(2)]
-    await asyncio.sleep(0.05)
+    await gate.reached()  # one batch of 4 at the gate, 4 rows waiting
     more = asyncio.ensure_future(queue.generate(rows(*range(4)), "a"))
-    await asyncio.sleep(0)
+    await until(lambda: queue.lane_pending_rows("a") == 8, what="lane a full")
     with pytest.raises(QueueFull):
         queue.submit(rows(*range(8)), "a")  # a is full...
     other = asyncio.ensure_future(queue.generate(rows(*range(8)), "b"))  # ...and b still has all its room
@@ -307,12 +340,12 @@ async def test_each_lane_has_its_own_bound() -> None:
 @pytest.mark.anyio
 async def test_the_observer_counts_each_event_once_where_it_happens() -> None:
     calls = 0
-    gate = threading.Event()
+    gate = Gate()
 
     def flaky(latents: torch.Tensor) -> np.ndarray:
         nonlocal calls
         calls += 1
-        gate.wait(5)
+        gate.wait()
         if calls == 2:
             raise RuntimeError("device lost")
         return render_ids(latents)
@@ -321,11 +354,11 @@ async def test_the_observer_counts_each_event_once_where_it_happens() -> None:
     queue = make_queue(flaky, max_batch_size=3, max_wait_s=0.0, observer=recorder, timeout_s=5.0)
     queue.start()
     first = asyncio.ensure_future(queue.generate(rows(1, 2, 3)))  # batch 1: held at the gate
-    await asyncio.sleep(0.05)
+    await gate.reached()
     # three one-row requests and a 4-row one: batch 2 takes the three and fails
     doomed = [asyncio.ensure_future(queue.generate(rows(i))) for i in range(3)]
     big = asyncio.ensure_future(queue.generate(rows(7, 7, 7, 7)))
-    await asyncio.sleep(0)
+    await until(lambda: queue.pending_rows == 7, what="7 rows queued")
     gate.set()
     await first
     outcomes = await asyncio.gather(*doomed, return_exceptions=True)
@@ -339,14 +372,14 @@ async def test_the_observer_counts_each_event_once_where_it_happens() -> None:
 
 @pytest.mark.anyio
 async def test_dropped_rows_are_only_the_undispatched_ones_and_timeouts_count() -> None:
-    gate = threading.Event()
+    gate = Gate()
     recorder = Recorder()
     queue = make_queue(
-        lambda z: (gate.wait(5), render_ids(z))[1], max_batch_size=2, max_wait_s=0.0, observer=recorder, timeout_s=0.3
+        lambda z: (gate.wait(), render_ids(z))[1], max_batch_size=2, max_wait_s=0.0, observer=recorder, timeout_s=0.3
     )
     queue.start()
     big = asyncio.ensure_future(queue.generate(rows(1, 2, 3, 4, 5)))  # 2 rows go to the generator at once
-    await asyncio.sleep(0.05)
+    await gate.reached()
     big.cancel()  # client gone: 3 rows never dispatched
     with pytest.raises(asyncio.CancelledError):
         await big
@@ -358,3 +391,37 @@ async def test_dropped_rows_are_only_the_undispatched_ones_and_timeouts_count() 
     drops = [e for e in recorder.events if e[0] == "dropped"]
     assert drops == [("dropped", "a", 3, "client_gone"), ("dropped", "a", 2, "timeout")]
     assert queue.stats.dropped_rows == 5
+
+
+# ------------------------------------------------------------------ take_batch, property-based
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 40), min_size=1, max_size=12),
+    cancelled=st.sets(st.integers(0, 11)),
+    expired=st.sets(st.integers(0, 11)),
+    max_rows=st.integers(1, 33),
+)
+def test_take_batch_delivers_every_live_row_once_in_order(
+    sizes: list[int], cancelled: set[int], expired: set[int], max_rows: int
+) -> None:
+    jobs = [job(n, deadline=0.5 if i in expired else 100.0) for i, n in enumerate(sizes)]
+    for i in cancelled & set(range(len(jobs))):
+        jobs[i].cancelled = True
+    pending = deque(jobs)
+    taken: list[tuple[int, int]] = []  # (job index, row) in the order they reach the generator
+    refused: list[Job] = []
+    while pending:
+        live_rows = sum(j.undispatched for j in pending if not j.cancelled)
+        batch, gone = take_batch(pending, max_rows=max_rows, now=1.0)
+        refused += gone
+        assert sum(s.stop - s.start for s in batch) <= max_rows  # never over the limit
+        assert batch or not pending  # progress whenever work is left
+        for s in batch:
+            taken += [(jobs.index(s.job), row) for row in range(s.start, s.stop)]
+        # the pending count stays right: what is left is what was live minus what was taken or refused
+        left = sum(j.undispatched for j in pending if not j.cancelled)
+        assert left == live_rows - sum(s.stop - s.start for s in batch) - sum(j.size for j in gone)
+    live = [i for i in range(len(jobs)) if i not in cancelled and i not in expired]
+    assert taken == [(i, row) for i in live for row in range(sizes[i])]  # each row once, in arrival order
+    expected_refused = {i for i in expired if i < len(jobs)} - cancelled  # a cancelled job is dropped silently
+    assert sorted(jobs.index(j) for j in refused) == sorted(expected_refused)

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from gan.releases import ManifestError, file_sha256, publish
-from tests.app.conftest import metric, sample_value
+from tests.app.conftest import metric, sample_value, until
 from tests.conftest import GatedModel, one_release
 
 
@@ -89,8 +89,7 @@ async def test_a_disconnected_client_s_work_is_dropped(
     async with running(app) as client:
         gated_model.gate.clear()
         blocker = asyncio.ensure_future(client.get("/avatars/1.png"))
-        while not gated_model.entered.is_set():
-            await asyncio.sleep(0.01)
+        await until(gated_model.entered.is_set, what="the first request at the gate")
 
         # a raw ASGI request whose client hangs up while its 5 images wait in the queue
         hang_up = asyncio.Event()
@@ -116,8 +115,7 @@ async def test_a_disconnected_client_s_work_is_dropped(
         }  # fmt: skip
         request = asyncio.ensure_future(app(scope, receive, send))
         queue = app.state.service.queue
-        while queue.pending_rows < 5:
-            await asyncio.sleep(0.01)
+        await until(lambda: queue.pending_rows == 5, what="5 rows queued")
         hang_up.set()
         await asyncio.wait_for(request, 5)
         assert queue.pending_rows == 0 and queue.stats.dropped_rows == 5
@@ -180,9 +178,9 @@ async def test_shutdown_finishes_queued_work_and_refuses_new_work(
         service = app.state.service
         gated_model.gate.clear()
         work = [asyncio.ensure_future(service.queue.generate(__import__("torch").zeros(1, 16))) for _ in range(5)]
-        await asyncio.sleep(0.05)
+        await until(gated_model.entered.is_set, what="the first batch at the gate")
         closing = asyncio.ensure_future(service.stop())
-        await asyncio.sleep(0.05)
+        await until(lambda: not service.ready and not service.queue.accepting, what="shutdown begun")
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             assert (await client.get("/readyz")).status_code == 503

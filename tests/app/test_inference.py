@@ -1,0 +1,31 @@
+"""The service's inference path (batch norm folded into the convolutions, channels-last) draws what
+the plain generator draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from app.inference import AvatarModel, fuse_batchnorm
+from gan.checkpoint import load_generator
+from gan.imaging import to_uint8
+from gan.latents import seeds_latents
+from tests.conftest import TINY, make_generator
+
+
+def test_folded_batch_norm_draws_the_plain_generators_images(tiny_weights) -> None:
+    generator, _ = load_generator(tiny_weights, device="cpu", dtype=torch.float32)
+    latents = seeds_latents(range(32), TINY.latent_dim)
+    with torch.inference_mode():
+        plain = to_uint8(generator.eval()(latents)).permute(0, 2, 3, 1).numpy()
+    served = AvatarModel.load(tiny_weights, device="cpu").render(latents)
+    difference = np.abs(plain.astype(int) - served.astype(int))
+    assert difference.max() <= 1, difference.max()  # rounding of a re-associated sum, never more
+    assert (difference > 0).mean() < 0.01
+
+
+def test_folding_removes_every_batch_norm_and_keeps_the_original() -> None:
+    generator = make_generator()
+    fused = fuse_batchnorm(generator)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in generator.modules())  # a copy was folded

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for kind in serve train; do
-  spec="."; [[ $kind == train ]] && spec=".[train]"
+  spec=".[$kind]"  # the service's and the training module's own extras: neither image has the other's
   venv=$(mktemp -d)
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "$spec"
@@ -11,7 +11,7 @@ for kind in serve train; do
     echo "# Exact versions for the $kind image (linux x86_64, CPython 3.11): the closure of \`pip install $spec\`."
     echo "# Regenerate with requirements/lock.sh after changing pyproject.toml."
     # --all keeps setuptools (torch requires it at run time); pip itself is the image's own
-    "$venv/bin/pip" freeze --all --exclude-editable | grep -vE '^(anime-avatars|pip|wheel)=='
+    "$venv/bin/pip" freeze --all --exclude-editable | grep -vE '^(anime-avatars( @ |==)|pip==|wheel==)'
   } > "requirements/$kind.txt"
   rm -rf "$venv"
 done

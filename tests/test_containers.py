@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,16 @@ def test_train_sh_defaults_and_resume(tmp_path: Path) -> None:
     (tmp_path / "calls.jsonl").unlink()
     resume, _ = (check_training_command(argv) for argv in run_train_sh(tmp_path, {"TRAIN_RUN_NAME": "r3"}))
     assert resume.resume == tmp_path / "runs" / "r3" and resume.data is None and resume.preset is None
+
+
+def test_the_training_image_installs_no_web_stack() -> None:
+    """Training needs torch, not the service: fastapi and friends are the `serve` extra only."""
+    web = {"fastapi", "fastapi-offline", "fastapi_offline", "uvicorn", "starlette", "pydantic", "pydantic-settings"}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    base = {re.split(r"[<>=\[ ]", dep)[0].lower() for dep in project["dependencies"]}
+    serve = {re.split(r"[<>=\[ ]", dep)[0].lower() for dep in project["optional-dependencies"]["serve"]}
+    assert not base & web and {"fastapi", "uvicorn", "pydantic"} <= serve
+    train = {line.split("==")[0].lower() for line in (ROOT / "requirements/train.txt").read_text().splitlines()}
+    served = {line.split("==")[0].lower() for line in (ROOT / "requirements/serve.txt").read_text().splitlines()}
+    assert not train & web, train & web
+    assert {"fastapi", "uvicorn", "starlette", "pydantic"} <= served and "torch" in train

@@ -27,7 +27,9 @@ def main() -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        releases = ReleaseRegistry.load(settings.weights_dir, settings.device, settings.dtype, settings.torch_threads)
+        releases = ReleaseRegistry.load(
+            settings.weights_dir, settings.device, settings.dtype, settings.torch_thread_count
+        )
     except (CheckpointError, DeviceError, ManifestError) as exc:
         print(f"error: cannot start: {exc}", file=sys.stderr)
         return 1

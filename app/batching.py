@@ -49,6 +49,9 @@ class QueueObserver(Protocol):
     def rows_dropped(self, lane: str, rows: int, reason: DropReason) -> None:
         """Queued rows that will never reach the generator; rows already dispatched are not counted."""
 
+    def job_started(self, lane: str, waited_s: float) -> None:
+        """A request's first rows went into a batch, `waited_s` after it was queued (what autoscaling watches)."""
+
 
 class _NoObserver:
     def batch_done(self, lane: str, rows: int, seconds: float) -> None:
@@ -58,6 +61,9 @@ class _NoObserver:
         pass
 
     def rows_dropped(self, lane: str, rows: int, reason: DropReason) -> None:
+        pass
+
+    def job_started(self, lane: str, waited_s: float) -> None:
         pass
 
 
@@ -341,8 +347,12 @@ class BatchQueue:
                     await asyncio.wait_for(self._arrived.wait(), max(remaining, 0.0))
                 continue
             self._turn = (self._order.index(lane) + 1) % len(self._order)
-            slices, expired = take_batch(lane.pending, self.max_batch_size, loop.time())
+            now = loop.time()
+            slices, expired = take_batch(lane.pending, self.max_batch_size, now)
             lane.pending_rows -= sum(s.stop - s.start for s in slices)
+            for piece in slices:
+                if piece.start == 0:
+                    self._observer.job_started(lane.name, now - piece.job.enqueued_at)
             for job in expired:
                 lane.pending_rows -= job.undispatched
                 self.stats.expired_jobs += 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from gan.devices import available_cpus
 
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -27,7 +28,9 @@ class Settings(BaseSettings):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         "auto", description="auto: float16 on CUDA, float32 on the CPU (the only CPU choice)"
     )
-    torch_threads: int = Field(0, ge=0, description="intra-op CPU threads for torch (0: torch's default)")
+    torch_threads: int = Field(
+        0, ge=0, description="intra-op CPU threads for torch (0: the CPUs this process may use, CPU quota included)"
+    )
     warmup: bool = Field(True, description="run a full batch before reporting ready")
 
     # batching engine
@@ -41,7 +44,9 @@ class Settings(BaseSettings):
     )
     queue_max_images: int = Field(2048, ge=1, description="images waiting at most; beyond this: 503")
     request_timeout_s: float = Field(30.0, gt=0, description="longest a request waits for the generator")
-    encode_workers: int = Field(0, ge=0, description="threads encoding PNG/GIF (0: one per CPU)")
+    encode_workers: int = Field(
+        0, ge=0, description="threads encoding PNG/GIF (0: one per CPU this process may use, CPU quota included)"
+    )
     # 1, not zlib's usual 6: on real 64 px faces 20% faster and no larger, on 256 px (upscaled) images
     # 4x faster for 7% more bytes; at 6 encoding took 30% of a request's CPU (docs/benchmarks.md)
     png_compress_level: int = Field(1, ge=0, le=9, description="zlib level of PNG responses")
@@ -94,7 +99,12 @@ class Settings(BaseSettings):
 
     @property
     def encode_threads(self) -> int:
-        return self.encode_workers or (os.cpu_count() or 1)
+        return self.encode_workers or available_cpus()
+
+    @property
+    def torch_thread_count(self) -> int:
+        # torch's own default is the machine's core count, which in a container ignores the CPU quota
+        return self.torch_threads or available_cpus()
 
 
 @lru_cache

@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, releases: ReleaseRegistry | Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = releases or await asyncio.to_thread(
-            ReleaseRegistry.load, settings.weights_dir, settings.device, settings.dtype, settings.torch_threads
+            ReleaseRegistry.load, settings.weights_dir, settings.device, settings.dtype, settings.torch_thread_count
         )
         service = AvatarService(settings, loaded, metrics)
         await service.start()

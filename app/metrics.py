@@ -57,6 +57,13 @@ class ServiceMetrics:
         self.batch_failures = Counter(
             "avatars_batch_failures", "forward passes that failed (once per pass)", ["release"], registry=r
         )
+        self.queue_wait = Histogram(
+            "avatars_queue_wait_seconds",
+            "time from a request entering the queue to its first forward pass (the autoscaling signal)",
+            ["release"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.dropped_images = Counter(
             "avatars_dropped_images",
             "queued images that never reached the generator: client gone, timed out, batch failed, shutdown",
@@ -68,7 +75,7 @@ class ServiceMetrics:
         """Create every release's series at zero and bind its queue-depth gauge."""
         for name in names:
             self.queue_depth.labels(name).set_function(lambda name=name: depth(name))
-            for family in (self.batch_size, self.forward_seconds, self.forward_passes, self.images):
+            for family in (self.batch_size, self.forward_seconds, self.forward_passes, self.images, self.queue_wait):
                 family.labels(name)
             self.batch_failures.labels(name)
 
@@ -84,6 +91,9 @@ class ServiceMetrics:
 
     def rows_dropped(self, lane: str, rows: int, reason: str) -> None:
         self.dropped_images.labels(lane, reason).inc(rows)
+
+    def job_started(self, lane: str, waited_s: float) -> None:
+        self.queue_wait.labels(lane).observe(waited_s)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,6 +1,11 @@
-"""Which torch device a setting names: one rule for the service and for training."""
+"""Which compute a setting names: the torch device, and how many CPUs the process may really use.
+One rule for the service and for training."""
 
 from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
 
 import torch
 
@@ -21,3 +26,38 @@ def pick_device(preference: str, local_rank: int = 0) -> torch.device:
     if preference == "cpu":
         return torch.device("cpu")
     raise DeviceError(f"device must be auto, cpu, cuda or cuda:N, got {preference!r}")
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroup_cpu_limit(root: Path = CGROUP_ROOT) -> int | None:
+    """Whole CPUs a cgroup CPU quota allows (rounded up), or None where there is no quota.
+
+    A container limited to 2 CPUs on a 64-core node still sees 64 cores in `os.cpu_count()`; thread
+    pools sized from that oversubscribe the quota and get throttled. cgroup v2 says `cpu.max`
+    ("200000 100000", or "max 100000" for none); cgroup v1 says cpu.cfs_quota_us / cpu.cfs_period_us.
+    """
+    try:
+        v2 = root / "cpu.max"
+        if v2.is_file():
+            quota, period = v2.read_text().split()[:2]
+            return None if quota == "max" else max(1, math.ceil(int(quota) / int(period)))
+        v1 = root / "cpu" / "cpu.cfs_quota_us"
+        if v1.is_file():
+            quota_us = int(v1.read_text())
+            period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+            return None if quota_us <= 0 else max(1, math.ceil(quota_us / period_us))
+    except (OSError, ValueError):
+        return None  # unreadable or unexpected: no quota we can honour
+    return None
+
+
+def available_cpus(root: Path = CGROUP_ROOT) -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup CPU quota."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    limit = cgroup_cpu_limit(root)
+    return max(1, min(cpus, limit)) if limit else max(1, cpus)

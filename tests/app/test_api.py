@@ -180,6 +180,7 @@ def test_probes_and_metrics(client: TestClient) -> None:
     assert metric(client, "avatars_images_generated_total", release="v1") == 5.0
     assert metric(client, "avatars_queue_depth_images", release="v1") == 0.0
     assert "avatars_batch_size_bucket" in text
+    assert sample_value(text, "avatars_queue_wait_seconds_count", release="v1") == 2  # one per request
 
 
 def test_openapi_documents_models_with_examples(client: TestClient) -> None:

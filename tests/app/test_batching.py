@@ -268,6 +268,10 @@ class Recorder:
     def rows_dropped(self, lane: str, rows: int, reason: str) -> None:
         self.events.append(("dropped", lane, rows, reason))
 
+    def job_started(self, lane: str, waited_s: float) -> None:
+        assert waited_s >= 0
+        self.events.append(("started", lane))
+
 
 def tagged(tag: float, seen: list[tuple[float, int]], gate: Gate | None = None):
     """A lane's generator: images carry the lane's tag, and every batch is logged as (tag, rows)."""
@@ -367,6 +371,7 @@ async def test_the_observer_counts_each_event_once_where_it_happens() -> None:
     await queue.close()
     failed = [e for e in recorder.events if e[0] == "failed"]
     assert failed == [("failed", "a", 3)]  # one failed forward pass, however many requests it held
+    assert [e for e in recorder.events if e[0] == "started"] == [("started", "a")] * 5  # once per request
     assert [e for e in recorder.events if e[0] == "dropped"] == []  # nothing queued was discarded
 
 

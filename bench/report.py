@@ -165,7 +165,8 @@ def releases_table(releases: dict[str, Any]) -> str:
         ["load", "avatars/s", "p50 ms", "p99 ms", "errors"],
         [[name, _num(s["avatars_per_s"]), _num(s["p50_ms"]), _num(s["p99_ms"]), _errors(s)] for name, s in rows],
     )
-    memory = ", ".join(f"{n} release(s) {_num(v)} MiB" for n, v in r["rss_ready_mib"].items())
+    ready = sorted((int(n), v) for n, v in r["rss_ready_mib"].items())
+    memory = ", ".join(f"{n} release{'s' if n > 1 else ''}: {_num(v)} MiB" for n, v in ready)
     return (
         f"{body}\n\nTwo releases half each / one release: **{_times(r['mixed_over_one'])}** throughput.\n\n"
         f"RSS when ready (loaded and warmed): {memory}; each release past the first costs "

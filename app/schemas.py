@@ -10,8 +10,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
+from app.formats import BY_EXTENSION, FORMATS, QUALITY_RANGE
 from gan.latents import MAX_SEED
 from gan.releases import NAME_PATTERN
 
@@ -39,6 +49,23 @@ Truncation = Annotated[
         le=1.0,
         allow_inf_nan=False,
         description="truncation psi: latents are scaled toward the mean by psi; lower = tamer, less varied",
+    ),
+]
+
+
+def quality_rule(fmt: str) -> str:
+    lossy = ", ".join(name for name, f in FORMATS.items() if f.takes_quality)
+    return f"quality applies to {lossy}, not {fmt}"
+
+
+FormatName = Literal[tuple(FORMATS)]  # type: ignore[valid-type]
+Extension = Literal[tuple(BY_EXTENSION)]  # type: ignore[valid-type]
+Quality = Annotated[
+    int | None,
+    Field(
+        ge=QUALITY_RANGE[0],
+        le=QUALITY_RANGE[1],
+        description="lossy quality for webp (without it: lossless), jpeg and avif; not for png",
     ),
 ]
 QuerySeed = Annotated[int, Field(ge=0, le=MAX_SEED, description="0 <= seed < 2**63")]
@@ -113,6 +140,16 @@ class AvatarRequest(_Body):
     model: ReleaseField = None
     truncation: Truncation = 1.0
     size: Size = 64
+    format: FormatName = Field("png", description="image format of the avatars; png is lossless and the default")
+    quality: Quality = None
+
+    @field_validator("quality")
+    @classmethod
+    def _quality_needs_a_lossy_format(cls, value: int | None, info: ValidationInfo) -> int | None:
+        fmt = FORMATS.get(info.data.get("format", "png"))
+        if value is not None and fmt is not None and not fmt.takes_quality:
+            raise ValueError(quality_rule(fmt.name))
+        return value
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> AvatarRequest:
@@ -130,7 +167,8 @@ class AvatarItem(BaseModel):
     index: int = Field(description="position in the request")
     seed: int | None = Field(None, description="the seed drawn (null for supplied latents)")
     player_id: str | None = None
-    png_base64: str = Field(description="the PNG file, base64-encoded")
+    png_base64: str | None = Field(None, description="the PNG file, base64-encoded (format png, the default)")
+    image_base64: str | None = Field(None, description="the file in the requested format, base64 (other formats)")
 
 
 class AvatarBatch(BaseModel):
@@ -142,6 +180,8 @@ class AvatarBatch(BaseModel):
                     "model_version": "3f9c2a7d5e1b8c40",
                     "size": 64,
                     "truncation": 1.0,
+                    "format": "png",
+                    "media_type": "image/png",
                     "avatars": [{"index": 0, "seed": 1, "player_id": None, "png_base64": "iVBORw0KGgo..."}],
                 }
             ]
@@ -151,10 +191,13 @@ class AvatarBatch(BaseModel):
     model_version: str = Field(description="content hash of that release's weights")
     size: int
     truncation: float
+    format: str = "png"
+    media_type: str = "image/png"
     avatars: list[AvatarItem]
 
 
 class AvatarQuery(ImageOptions):
+    quality: Quality = None
     v: str | None = Field(
         None,
         description="pin the model version: the response is then immutable and cached for a year; "

@@ -16,7 +16,8 @@ from starlette.requests import Request
 
 from app.batching import BatchQueue
 from app.config import Settings
-from app.encoding import encode_png
+from app.encoding import encode_avatar, encode_png
+from app.formats import FORMATS, ImageFormat
 from app.metrics import ServiceMetrics
 from app.releases import ReleaseRegistry
 
@@ -97,7 +98,11 @@ class AvatarService:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.encoder, functools.partial(fn, *args))
 
-    async def encode_each(self, images: np.ndarray, size: int) -> list[bytes]:
-        """One PNG per image, encoded in parallel."""
+    async def encode_each(
+        self, images: np.ndarray, size: int, fmt: ImageFormat = FORMATS["png"], quality: int | None = None
+    ) -> list[bytes]:
+        """One file per image in `fmt`, encoded in parallel."""
         level = self.settings.png_compress_level
-        return list(await asyncio.gather(*(self.encode(encode_png, image, size, level) for image in images)))
+        return list(
+            await asyncio.gather(*(self.encode(encode_avatar, image, size, fmt, quality, level) for image in images))
+        )

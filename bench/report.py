@@ -174,6 +174,18 @@ def releases_table(releases: dict[str, Any]) -> str:
     )
 
 
+def formats_table(rows: Sequence[dict[str, Any]]) -> str:
+    png = {r["size"]: r for r in rows if r["format"] == "png"}
+    return table(
+        ["format", "size", "avatars/s", "p99 ms", "mean bytes", "bytes against PNG", "errors"],
+        [
+            [r["format"], f"{r['size']} px", _num(r["avatars_per_s"]), _num(r["p99_ms"]),
+             f"{r['mean_bytes'] / 1024:.1f} KiB", _pct(r["mean_bytes"] / png[r["size"]]["mean_bytes"]), _errors(r)]
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
 def shares_table(ratios: dict[str, Any]) -> str:
     return table(
         ["scenario (ours, best concurrency)", "avatars/s", "of generator ceiling", "of generator + PNG ceiling"],
@@ -236,6 +248,8 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if "releases" in results:  # runs from before releases existed have no such stage
         sections.append("### Several releases\n\n" + releases_table(results["releases"]))
+    if "formats" in results:
+        sections.append("### Formats\n\n" + formats_table(results["formats"]))
     return "\n\n".join(sections) + "\n"
 
 

@@ -16,7 +16,9 @@ two servers ever share the CPU:
    service with a `overload_queue`-image queue;
 7. releases: one seed per request at `releases_concurrency` against one release, then half and
    half against two releases (same weights, so only the per-release lanes differ), and a flood of
-   one release while a single client asks the other (does the flood starve it?).
+   one release while a single client asks the other (does the flood starve it?);
+8. formats: `GET /models/{release}/avatars/{seed}.{ext}` in every served format (and lossy WebP) at
+   64 and 256 px, avatars/s at `formats_concurrency` and the mean bytes of an answer.
 
 `run_benchmark` returns one JSON-ready dict; `bench.report` turns it into tables and a plot.
 """
@@ -41,6 +43,7 @@ import httpx
 import torch
 
 from app.config import Settings
+from app.formats import BY_EXTENSION
 from bench.ceilings import measure_ceilings
 from bench.http import LOOPBACK, Engine, HttpRequest, loopback_client
 from bench.load import Scenario, Summary, closed_loop, open_loop
@@ -108,6 +111,9 @@ class BenchConfig:
     releases_concurrency: int = 32  # one-release against two-release throughput
     flood_concurrency: int = 128  # clients flooding release A while one client asks release B
     memory_releases: int = 5  # releases of a server started only to read what each one costs in RSS
+    formats_concurrency: int = 32
+    format_sizes: tuple[int, ...] = (64, 256)
+    bytes_samples: int = 50  # answers whose sizes are averaged per format and size
     peer: bool = True
     client: Engine = "raw"  # the load generator's HTTP client (see bench.http)
     log_dir: Path = Path("runs/bench/logs")
@@ -139,6 +145,8 @@ def quick(config: BenchConfig) -> BenchConfig:
         overload_seconds=1.0,
         releases_concurrency=8,
         memory_releases=3,
+        formats_concurrency=4,
+        bytes_samples=3,
         flood_concurrency=16,
     )
 
@@ -414,6 +422,46 @@ def releases_stage(config: BenchConfig, settings: dict[str, Any]) -> dict[str, A
     }
 
 
+# (URL extension, query) per variant: every served format, and WebP both lossless and lossy
+def _label(ext: str) -> str:
+    fmt = BY_EXTENSION[ext]
+    if fmt.lossy:
+        return f"{ext} quality {fmt.default_quality}"
+    return f"{ext} lossless" if fmt.takes_quality else ext
+
+
+FORMAT_VARIANTS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    *((_label(ext), ext, {}) for ext in BY_EXTENSION),
+    ("webp quality 90", "webp", {"quality": 90}),
+)
+
+
+def format_request(ext: str, size: int, extra: dict[str, Any]) -> Callable[[int], HttpRequest]:
+    media = BY_EXTENSION[ext].media_type
+
+    def factory(i: int) -> HttpRequest:
+        return HttpRequest("GET", f"/models/a/avatars/{i}.{ext}", params={"size": size, **extra}, expect=media)
+
+    return factory
+
+
+def formats_stage(config: BenchConfig, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Throughput and answer size of every format at each size, on one server."""
+    rows = []
+    with _ours(config, "ours-formats", settings) as server:
+        for size in config.format_sizes:
+            for label, ext, extra in FORMAT_VARIANTS:
+                factory = format_request(ext, size, extra)
+                summary = measure(server, Scenario(f"{label} {size}px", factory, 1, config.formats_concurrency), config)
+                sizes = []
+                for i in range(config.bytes_samples):
+                    request = factory(900_000 + i)
+                    answer = httpx.get(f"http://{LOOPBACK}:{server.port}{request.path}", params=request.params)
+                    sizes.append(len(answer.content))
+                rows.append({"format": label, "size": size, "mean_bytes": sum(sizes) / len(sizes), **summary.as_dict()})
+    return rows
+
+
 # ------------------------------------------------------------------------------------------ ratios
 def _by_concurrency(rows: list[dict[str, Any]], server: str) -> dict[int, dict[str, Any]]:
     return {r["concurrency"]: r for r in rows if r["server"] == server and r["scenario"] == ONE_SEED}
@@ -548,6 +596,8 @@ def run_benchmark(config: BenchConfig, command: str = "python -m bench") -> dict
         results["overload"] = overload(config, settings, capacity)
     with _stage(results, "releases"):
         results["releases"] = releases_stage(config, settings)
+    with _stage(results, "formats"):
+        results["formats"] = formats_stage(config, settings)
     results["ratios"] = ratios(rows, results["ceilings"])
     results["wall_s"] = round(time.perf_counter() - started, 1)
     return results

@@ -12,9 +12,19 @@ from fastapi.responses import JSONResponse, Response
 
 from app.caching import cache_headers, matches, not_modified, release_headers
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
-from app.encoding import encode_png
-from app.errors import check_at_most, check_latent_length, check_pixels
-from app.schemas import AvatarBatch, AvatarItem, AvatarQuery, AvatarRequest, ErrorBody, ValidationErrorBody
+from app.encoding import encode_avatar
+from app.errors import check_at_most, check_latent_length, check_pixels, invalid
+from app.formats import BY_EXTENSION, FORMATS
+from app.schemas import (
+    AvatarBatch,
+    AvatarItem,
+    AvatarQuery,
+    AvatarRequest,
+    ErrorBody,
+    Extension,
+    ValidationErrorBody,
+    quality_rule,
+)
 from gan.latents import MAX_SEED, player_seed, seeds_latents, truncate
 
 router = APIRouter(tags=["avatars"])
@@ -25,6 +35,7 @@ RELEASE_ERRORS = {
     410: {"model": ErrorBody, "description": "retired release (the answer names its successor)"},
 }
 PNG = {"content": {"image/png": {}}}
+IMAGE = {"content": {f.media_type: {} for f in FORMATS.values()}, "description": "the avatar in the URL's format"}
 
 
 def request_latents(body: AvatarRequest, latent_dim: int, limit: int) -> tuple[torch.Tensor, list[int | None]]:
@@ -51,8 +62,8 @@ def wants_json(request: Request) -> bool:
     responses={
         200: {
             "model": AvatarBatch,
-            "description": "one avatar: the PNG itself (unless Accept: application/json); several: JSON",
-            "content": {"image/png": {}},
+            "description": "one avatar: the image itself (unless Accept: application/json); several: JSON",
+            "content": {f.media_type: {} for f in FORMATS.values()},
         },
         **RELEASE_ERRORS,
         **ERRORS,
@@ -67,29 +78,34 @@ async def create_avatars(body: AvatarRequest, request: Request, service: Service
     latents, seeds = request_latents(body, model.latent_dim, settings.max_avatars_per_request)
     check_pixels(["body", "size"], body.count, body.size, settings.max_request_pixels)
     images = await service.render(served.name, truncate(latents, body.truncation), request)
-    pngs = await service.encode_each(images, body.size)
-    if len(pngs) == 1 and not wants_json(request):
+    fmt = FORMATS[body.format]
+    files = await service.encode_each(images, body.size, fmt, body.quality)
+    if len(files) == 1 and not wants_json(request):
         headers = release_headers(served)
         if seeds[0] is not None:
             headers["X-Avatar-Seed"] = str(seeds[0])
-        return Response(pngs[0], media_type="image/png", headers=headers)
+        return Response(files[0], media_type=fmt.media_type, headers=headers)
+    field = "png_base64" if fmt.name == "png" else "image_base64"  # PNG keeps its original field name
     items = [
         AvatarItem(
             index=i,
             seed=seeds[i],
             player_id=body.player_ids[i] if body.player_ids else None,
-            png_base64=base64.b64encode(png).decode("ascii"),
+            **{field: base64.b64encode(data).decode("ascii")},
         )
-        for i, png in enumerate(pngs)
+        for i, data in enumerate(files)
     ]
     batch = AvatarBatch(
         model=served.name,
         model_version=served.version,
         size=body.size,
         truncation=body.truncation,
+        format=fmt.name,
+        media_type=fmt.media_type,
         avatars=items,
     )
-    return JSONResponse(batch.model_dump(), headers=release_headers(served))
+    unused = "image_base64" if field == "png_base64" else "png_base64"
+    return JSONResponse(batch.model_dump(exclude={"avatars": {"__all__": {unused}}}), headers=release_headers(served))
 
 
 def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
@@ -97,19 +113,23 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
     routes = APIRouter(tags=["avatars"])
 
     @routes.get(
-        prefix + "/avatars/{seed}.png",
+        prefix + "/avatars/{seed}.{extension}",
         response_class=Response,
-        responses={200: PNG, 304: {"description": "If-None-Match matched"}, **RELEASE_ERRORS, **ERRORS},
+        responses={200: IMAGE, 304: {"description": "If-None-Match matched"}, **RELEASE_ERRORS, **ERRORS},
     )
     async def get_avatar(
         seed: Annotated[int, Path(ge=0, le=MAX_SEED, description="0 <= seed < 2**63")],
+        extension: Annotated[Extension, Path(description="the format: " + ", ".join(BY_EXTENSION))],
         query: Annotated[AvatarQuery, Query()],
         target: Annotated[Target, Depends(release)],
         request: Request,
         service: ServiceDep,
         settings: SettingsDep,
     ) -> Response:
-        """The avatar of one seed, cacheable: strong ETag, Cache-Control, 304 on If-None-Match."""
+        """The avatar of one seed in the URL's format, cacheable: strong ETag, Cache-Control, 304 on If-None-Match."""
+        fmt = BY_EXTENSION[extension]
+        if query.quality is not None and not fmt.takes_quality:
+            raise invalid(["query", "quality"], quality_rule(extension), "value_error")
         served, pinned = target.served, target.pinned
         if query.v is not None and query.v != served.version:
             by_version = None if pinned else service.releases.by_version(query.v)
@@ -125,13 +145,17 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
             seed,
             query.truncation,
             query.size,
+            extension,
+            query.quality,
         )
         headers["X-Avatar-Seed"] = str(seed)
         if matches(request, headers["ETag"]):
             return not_modified(headers)
         latents = truncate(seeds_latents([seed], served.model.latent_dim), query.truncation)
         images = await service.render(served.name, latents, request)
-        png = await service.encode(encode_png, images[0], query.size, settings.png_compress_level)
-        return Response(png, media_type="image/png", headers=headers)
+        data = await service.encode(
+            encode_avatar, images[0], query.size, fmt, query.quality, settings.png_compress_level
+        )
+        return Response(data, media_type=fmt.media_type, headers=headers)
 
     return routes

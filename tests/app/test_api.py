@@ -174,7 +174,10 @@ def test_probes_and_metrics(client: TestClient) -> None:
     client.get("/grid?n=4")
     text = client.get("/metrics").text
     labels = {"method": "GET", "release": "v1"}
-    assert sample_value(text, "avatars_http_requests_total", route="/avatars/{seed}.png", status="200", **labels) == 1
+    assert (
+        sample_value(text, "avatars_http_requests_total", route="/avatars/{seed}.{extension}", status="200", **labels)
+        == 1
+    )
     assert sample_value(text, "avatars_http_request_duration_seconds_count", route="/grid", **labels) == 1
     assert sample_value(text, "avatars_http_requests_total", route="/healthz", release="none") == 1
     assert metric(client, "avatars_images_generated_total", release="v1") == 5.0
@@ -188,7 +191,7 @@ def test_openapi_documents_models_with_examples(client: TestClient) -> None:
     schemas = spec["components"]["schemas"]
     for name in ("AvatarRequest", "AvatarBatch", "InterpolationRequest", "LatentResponse", "ModelResponse"):
         assert schemas[name].get("examples"), name
-    assert {"/avatars", "/avatars/{seed}.png", "/grid", "/interpolate", "/latents/{seed}", "/model"} <= set(
+    assert {"/avatars", "/avatars/{seed}.{extension}", "/grid", "/interpolate", "/latents/{seed}", "/model"} <= set(
         spec["paths"]
     )
     assert client.get("/docs").status_code == 200

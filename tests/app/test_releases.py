@@ -183,7 +183,7 @@ def test_metrics_are_labelled_by_release_with_bounded_values(releases: Path, ser
         assert metric(client, "avatars_images_generated_total", release="v1") == 3
         assert metric(client, "avatars_images_generated_total", release="v2") == 2
         assert metric(client, "avatars_forward_passes_total", release="v2") == 2
-        route = "/models/{release}/avatars/{seed}.png"
+        route = "/models/{release}/avatars/{seed}.{extension}"
         assert metric(client, "avatars_http_requests_total", route=route, status="200", release="v1") == 3
         assert metric(client, "avatars_queue_depth_images", release="v2") == 0
         # refused names never become label values: only loaded releases and "none" appear

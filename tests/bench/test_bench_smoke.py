@@ -165,6 +165,10 @@ def test_quick_run_end_to_end(tiny_weights: Path, tmp_path: Path) -> None:
         assert releases[key]["requests"] > 0 and releases[key]["errors"] == 0, key
     assert releases["mixed_over_one"] > 0
     assert releases["rss_per_extra_release_mib"] is not None
+    formats = results["formats"]
+    assert {r["format"].split()[0] for r in formats} >= {"png", "webp", "jpg"}
+    assert all(r["requests"] > 0 and r["errors"] == 0 and r["mean_bytes"] > 0 for r in formats)
+    assert "### Formats" in result.stdout
     assert "### Several releases" in result.stdout
     assert (out / "benchmarks-throughput-p99.png").stat().st_size > 0
     assert markdown(results) == (out / "benchmarks-results.md").read_text()
@@ -172,6 +176,7 @@ def test_quick_run_end_to_end(tiny_weights: Path, tmp_path: Path) -> None:
     logs = sorted(p.name for p in (tmp_path / "logs").glob("*.log"))
     assert logs == [
         "litserve.log",
+        "ours-formats.log",
         "ours-many-releases.log",
         "ours-one-release.log",
         "ours-overload.log",

@@ -33,13 +33,19 @@ def main() -> int:
     except (CheckpointError, DeviceError, ManifestError) as exc:
         print(f"error: cannot start: {exc}", file=sys.stderr)
         return 1
-    uvicorn.run(
-        create_app(settings, releases),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
-    )
+    options = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "timeout_graceful_shutdown": int(settings.shutdown_timeout_s),
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings, releases), **options)
+    else:
+        # each worker process builds its own app from the same environment and loads the releases
+        # again (they were checked above, so a bad one never gets this far)
+        del releases
+        uvicorn.run("app.main:create_app", factory=True, workers=settings.workers, **options)
     return 0
 
 

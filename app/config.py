@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     )
     queue_max_images: int = Field(2048, ge=1, description="images waiting at most; beyond this: 503")
     request_timeout_s: float = Field(30.0, gt=0, description="longest a request waits for the generator")
+    # about half a second of work on 2 CPU cores (574 one-seed requests/s, docs/benchmarks.md); raise it
+    # with the replica's capacity (GPU nodes)
+    max_inflight_requests: int = Field(
+        256, ge=0, description="requests handled at once; the next gets 503 with Retry-After at once (0: no limit)"
+    )
     encode_workers: int = Field(
         0, ge=0, description="threads encoding PNG/GIF (0: one per CPU this process may use, CPU quota included)"
     )
@@ -69,6 +74,9 @@ class Settings(BaseSettings):
     # unversioned URLs follow the default release, so a cache may keep them only briefly: 5 minutes
     # after a new default, every cache serves it (versioned URLs are immutable: a year)
     cache_max_age_s: int = Field(300, ge=0, description="Cache-Control max-age of unversioned image URLs")
+    workers: int = Field(
+        1, ge=1, le=64, description="server processes of `python -m app`; each loads every release and batches alone"
+    )
     host: str = Field("127.0.0.1", description="bind address of `python -m app`")
     port: int = Field(8000, ge=1, le=65535)
     shutdown_timeout_s: float = Field(30.0, gt=0, description="graceful-shutdown budget for queued work")
@@ -99,12 +107,13 @@ class Settings(BaseSettings):
 
     @property
     def encode_threads(self) -> int:
-        return self.encode_workers or available_cpus()
+        return self.encode_workers or max(1, available_cpus() // self.workers)
 
     @property
     def torch_thread_count(self) -> int:
-        # torch's own default is the machine's core count, which in a container ignores the CPU quota
-        return self.torch_threads or available_cpus()
+        # torch's own default is the machine's core count, which in a container ignores the CPU quota;
+        # several worker processes share the CPUs
+        return self.torch_threads or max(1, available_cpus() // self.workers)
 
 
 @lru_cache

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
+from app.admission import AdmissionMiddleware
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.metrics import MetricsMiddleware, ServiceMetrics
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, releases: ReleaseRegistry | Non
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.add_middleware(AdmissionMiddleware, limit=settings.max_inflight_requests)  # inside the metrics
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.cors_origins:
         app.add_middleware(

@@ -8,6 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from app.config import Settings
+
+DEFAULT_INFLIGHT: int = Settings.model_fields["max_inflight_requests"].default
+
 SERIES = ("ours", "ours, max_batch_size=1", "litserve")
 
 
@@ -123,21 +127,29 @@ def memory_table(memory: dict[str, Any]) -> str:
     )
 
 
-def overload_table(overload: dict[str, Any]) -> str:
+def _overload_row(label: str, o: dict[str, Any]) -> list[str]:
+    limit = o["settings"].get("max_inflight_requests", DEFAULT_INFLIGHT)
+    return [
+        f"{label} ({'no limit' if not limit else f'limit {limit}'})",
+        f"{o['extra']['offered']:,} at {_num(o['extra']['offered_per_s'])}/s ({o['factor']:.1f}x capacity)",
+        f"{o['requests']:,}",
+        f"{o['statuses'].get('503', 0):,} ({_pct(o['share_503'])})",
+        str(o["errors"] - o["statuses"].get("503", 0)),
+        f"{_num(o['p50_ms'])} / {_num(o['p99_ms'])} / {_num(o['max_ms'])}",
+        f"{_num(o['expected_wait_bound_ms'])} ms (queue {o['settings']['queue_max_images']})",
+    ]
+
+
+def overload_table(overload: dict[str, Any], unlimited: dict[str, Any] | None = None) -> str:
     o = overload
+    rows = [_overload_row("in-flight limit", o)]
+    if unlimited is not None:
+        rows.insert(0, _overload_row("without it", unlimited))
     summary = table(
-        ["offered", "accepted (200)", "503", "other errors", "accepted p50 / p99 / max ms", "queue / capacity"],
-        [
-            [
-                f"{o['extra']['offered']:,} at {_num(o['extra']['offered_per_s'])}/s ({o['factor']:.1f}x capacity)",
-                f"{o['requests']:,}",
-                f"{o['statuses'].get('503', 0):,} ({_pct(o['share_503'])})",
-                str(o["errors"] - o["statuses"].get("503", 0)),
-                f"{_num(o['p50_ms'])} / {_num(o['p99_ms'])} / {_num(o['max_ms'])}",
-                f"{_num(o['expected_wait_bound_ms'])} ms (queue {o['settings']['queue_max_images']})",
-            ]
-        ],
-    )
+        ["server", "offered", "accepted (200)", "503", "other errors", "accepted p50 / p99 / max ms",
+         "queue / capacity"],
+        rows,
+    )  # fmt: skip
     seconds = table(
         ["sent in second", "sent", "accepted", "503", "accepted p50 ms", "accepted max ms", "503 p50 ms"],
         [
@@ -147,7 +159,7 @@ def overload_table(overload: dict[str, Any]) -> str:
         ],
     )  # fmt: skip
     return (
-        f"{summary}\n\nBy the second in which requests were sent (client lag p99: "
+        f"{summary}\n\nWith the limit, by the second in which requests were sent (client lag p99: "
         f"{o['extra']['client_lag_p99_ms']} ms):\n\n{seconds}"
     )
 
@@ -244,7 +256,7 @@ def markdown(results: dict[str, Any]) -> str:
         "### Scenarios\n\n" + scenario_table(results["scenarios"]),
         "### Ratios (one seed)\n\n" + ratio_table(results["ratios"]),
         "### Memory under load\n\n" + memory_table(results["memory"]),
-        "### Past capacity\n\n" + overload_table(results["overload"]),
+        "### Past capacity\n\n" + overload_table(results["overload"], results.get("overload_unlimited")),
     ]
     if "releases" in results:  # runs from before releases existed have no such stage
         sections.append("### Several releases\n\n" + releases_table(results["releases"]))

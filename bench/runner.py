@@ -10,10 +10,11 @@ two servers ever share the CPU:
    latency-bound concurrency 1 nor the throughput-bound 32 alone decides);
 3. our service at its best setting: a soak of `soak_requests` one-seed requests (RSS before,
    midway and after), one seed at each concurrency, 16 seeds, a 25-avatar grid, an interpolation;
-4. the same service with `max_batch_size=1` (batching off), one seed at each concurrency;
+4. the same service with `max_batch_size=1` (batching off), then as two worker processes, one seed
+   at each concurrency;
 5. the peer at its best setting, one seed at each concurrency;
 6. overload: open-loop arrivals at `overload_factor` times our measured capacity against our
-   service with a `overload_queue`-image queue;
+   service with a `overload_queue`-image queue, with its in-flight limit and without it;
 7. releases: one seed per request at `releases_concurrency` against one release, then half and
    half against two releases (same weights, so only the per-release lanes differ), and a flood of
    one release while a single client asks the other (does the flood starve it?);
@@ -331,6 +332,12 @@ def our_scenarios(config: BenchConfig, settings: dict[str, Any]) -> tuple[list[d
     return rows, memory
 
 
+def two_workers(config: BenchConfig, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """The same service as two processes (AVATARS_WORKERS=2), each with half the CPUs' threads."""
+    with _ours(config, "ours-two-workers", {**settings, "workers": 2}) as server:
+        return concurrency_sweep(server, "ours, workers=2", config)
+
+
 def batching_off(config: BenchConfig, settings: dict[str, Any]) -> list[dict[str, Any]]:
     with _ours(config, "ours-unbatched", {**settings, "max_batch_size": 1}) as server:
         return concurrency_sweep(server, "ours, max_batch_size=1", config)
@@ -341,12 +348,14 @@ def peer_scenarios(config: BenchConfig, setting: PeerSetting) -> tuple[list[dict
         return concurrency_sweep(server, "litserve", config), reference_png(server)
 
 
-def overload(config: BenchConfig, settings: dict[str, Any], capacity_per_s: float) -> dict[str, Any]:
+def overload(
+    config: BenchConfig, settings: dict[str, Any], capacity_per_s: float, name: str = "ours-overload"
+) -> dict[str, Any]:
     """Open-loop one-seed arrivals past capacity: how many are refused, how long the accepted wait."""
     rate = max(1.0, config.overload_factor * capacity_per_s)
     queued = {**settings, "queue_max_images": config.overload_queue}
 
-    with _ours(config, "ours-overload", queued) as server:
+    with _ours(config, name, queued) as server:
 
         async def go() -> Summary:
             async with loopback_client(server.port, OPEN_LOOP_CONNECTIONS, config.client) as client:
@@ -585,6 +594,8 @@ def run_benchmark(config: BenchConfig, command: str = "python -m bench") -> dict
     results["memory"] = memory
     with _stage(results, "batching off"):
         rows += batching_off(config, settings)
+    with _stage(results, "two workers"):
+        rows += two_workers(config, settings)
     if config.peer and tuning["best_peer"] is not None:
         with _stage(results, "litserve"):
             peer_rows, peer_png = peer_scenarios(config, PeerSetting(**tuning["best_peer"]))
@@ -594,6 +605,9 @@ def run_benchmark(config: BenchConfig, command: str = "python -m bench") -> dict
     capacity = max(r["avatars_per_s"] for r in rows if r["server"] == "ours" and r["scenario"] == ONE_SEED)
     with _stage(results, "overload"):
         results["overload"] = overload(config, settings, capacity)
+        # the same without the in-flight limit: what accepted requests waited before it existed
+        unlimited = {**settings, "max_inflight_requests": 0}
+        results["overload_unlimited"] = overload(config, unlimited, capacity, "ours-overload-unlimited")
     with _stage(results, "releases"):
         results["releases"] = releases_stage(config, settings)
     with _stage(results, "formats"):

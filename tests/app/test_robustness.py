@@ -286,3 +286,36 @@ def test_cpu_refuses_half_precision(settings_for: Callable[..., Settings]) -> No
         TestClient(create_app(settings_for(dtype="float16"))),
     ):
         pass
+
+
+@pytest.mark.anyio
+async def test_past_the_in_flight_limit_requests_are_refused_at_once(
+    settings_for: Callable[..., Settings], gated_model: GatedModel
+) -> None:
+    app = create_app(settings_for(max_batch_size=1, max_inflight_requests=2), one_release(gated_model))
+    async with running(app) as client:
+        gated_model.gate.clear()
+        held = [asyncio.ensure_future(client.get(f"/avatars/{seed}.png")) for seed in (1, 2)]
+        await until(lambda: app.state.service.queue.pending_rows == 1, what="two requests in progress")
+        # the third is refused before any work: no body read, nothing queued
+        refused = await client.post("/avatars", json={"seeds": [3]})
+        assert refused.status_code == 503 and int(refused.headers["retry-after"]) >= 1
+        assert "AVATARS_MAX_INFLIGHT_REQUESTS" in refused.json()["detail"]
+        assert app.state.service.queue.pending_rows == 1
+        # probes and metrics still answer, so the replica stays observable and alive
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/readyz")).status_code == 200
+        text = (await client.get("/metrics")).text
+        assert sample_value(text, "avatars_rejected_requests_total", reason="overloaded") == 1
+        assert sample_value(text, "avatars_http_requests_total", route="unmatched", status="503") == 1
+        gated_model.gate.set()
+        assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200]
+        assert (await client.get("/avatars/4.png")).status_code == 200  # room again
+
+
+@pytest.mark.anyio
+async def test_no_in_flight_limit_when_set_to_zero(settings_for: Callable[..., Settings]) -> None:
+    app = create_app(settings_for(max_inflight_requests=0))
+    async with running(app) as client:
+        responses = await asyncio.gather(*(client.get(f"/avatars/{s}.png") for s in range(20)))
+        assert {r.status_code for r in responses} == {200}

@@ -155,11 +155,12 @@ def test_quick_run_end_to_end(tiny_weights: Path, tmp_path: Path) -> None:
     assert "### Headline" in result.stdout and "litserve" in result.stdout
     results = json.loads((out / "benchmarks-results.json").read_text())
     servers = {row["server"] for row in results["scenarios"]}
-    assert servers == {"ours", "ours, max_batch_size=1", "litserve"}
+    assert servers == {"ours", "ours, max_batch_size=1", "ours, workers=2", "litserve"}
     assert {row["scenario"] for row in results["scenarios"]} >= {"one seed", "16 seeds", "grid n=25"}
     assert all(row["requests"] > 0 for row in results["scenarios"])
     assert results["memory"]["requests"] >= results["config"]["soak_requests"]
     assert results["overload"]["extra"]["offered"] > 0
+    assert results["overload_unlimited"]["settings"]["max_inflight_requests"] == 0
     releases = results["releases"]
     for key in ("one_release", "two_releases", "b_alone", "a_flooded", "b_during_flood"):
         assert releases[key]["requests"] > 0 and releases[key]["errors"] == 0, key
@@ -179,8 +180,10 @@ def test_quick_run_end_to_end(tiny_weights: Path, tmp_path: Path) -> None:
         "ours-formats.log",
         "ours-many-releases.log",
         "ours-one-release.log",
+        "ours-overload-unlimited.log",
         "ours-overload.log",
         "ours-two-releases.log",
+        "ours-two-workers.log",
         "ours-unbatched.log",
         "ours.log",
     ]

@@ -54,3 +54,7 @@ def test_service_thread_pools_follow_the_quota(monkeypatch: pytest.MonkeyPatch) 
     assert (settings.encode_threads, settings.torch_thread_count) == (3, 3)
     explicit = app.config.Settings(encode_workers=5, torch_threads=1)
     assert (explicit.encode_threads, explicit.torch_thread_count) == (5, 1)
+    monkeypatch.setattr(app.config, "available_cpus", lambda: 8)
+    two = app.config.Settings(workers=2)  # two processes share the CPUs
+    assert (two.encode_threads, two.torch_thread_count) == (4, 4)
+    assert app.config.Settings(workers=16).torch_thread_count == 1

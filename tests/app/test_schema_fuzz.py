@@ -3,21 +3,16 @@ on a local port. No answer is a 5xx, and every answer matches what the schema do
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.live_server import live_service
+
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 # every answer: no 5xx, a documented status and content type, a body and headers as documented, and
 # bad input refused. Left out: "valid data accepted", since the schema cannot say that a latent must
 # have exactly the loaded release's latent_dim items (a 422 the routes give, naming the size).
@@ -31,32 +26,10 @@ CHECKS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live_server(tiny_release_dir: Path) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ, "AVATARS_WEIGHTS_DIR": str(tiny_release_dir), "AVATARS_PORT": str(port),
-        "AVATARS_DEVICE": "cpu", "AVATARS_WARMUP": "false", "AVATARS_LOG_LEVEL": "warning",
-    }  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2):
-                break
-        except OSError:
-            assert process.poll() is None and time.monotonic() < deadline, "the service did not start"
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    with live_service(tiny_release_dir, log_level="warning") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

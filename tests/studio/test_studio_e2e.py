@@ -6,13 +6,7 @@ Screenshots land in test-artifacts/ (git-ignored) so a person can look at them.
 from __future__ import annotations
 
 import io
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +16,7 @@ from PIL import Image
 from gan.checkpoint import save_generator
 from gan.releases import publish, set_status
 from tests.conftest import make_generator
+from tests.live_server import live_service
 
 pytestmark = pytest.mark.e2e
 
@@ -36,12 +31,6 @@ CHROMIUM_ARGS = [
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 if not Path(CHROMIUM).exists():
     pytest.skip("needs Debian's chromium (apt-get install chromium)", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # what `python -m training export` writes on a card, so the page shows a real one
@@ -75,25 +64,8 @@ def studio_releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(studio_releases: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ, "AVATARS_WEIGHTS_DIR": str(studio_releases), "AVATARS_PORT": str(port),
-        "AVATARS_DEVICE": "cpu", "AVATARS_WARMUP": "false", "AVATARS_ENCODE_WORKERS": "2",
-    }  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2):
-                break
-        except OSError:
-            assert process.poll() is None, "the service exited during start-up"
-            assert time.monotonic() < deadline, "the service did not become ready"
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    with live_service(studio_releases, encode_workers="2") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

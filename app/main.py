@@ -24,8 +24,10 @@ DESCRIPTION = """
 Anime-face avatars from a GAN generator. Generators are published as named, immutable releases
 (`GET /models`): the same release, seed (or player id) and options always give the same image on the
 same device kind, and URLs under `/models/{release}/` are cached forever. Unversioned URLs serve the
-default release. All generation goes through one micro-batching queue; when it is full the service
-answers **503 with Retry-After** instead of queueing without bound.
+default release. Single avatars come as PNG (the default), WebP, JPEG or AVIF, chosen by the URL's
+extension or a POST body's `format`. All generation goes through one micro-batching queue; when it,
+or the instance's in-flight limit, is full the service answers **503 with Retry-After** instead of
+queueing without bound.
 """
 
 

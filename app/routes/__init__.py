@@ -1,6 +1,6 @@
 """HTTP routes, one module each; image routes are mounted twice: unversioned and per release.
 
-`/avatars/{seed}.png`, `/grid`, `/interpolate` and `/latents/{seed}` serve the default release;
+`/avatars/{seed}.{png,webp,jpg,avif}`, `/grid`, `/interpolate` and `/latents/{seed}` serve the default release;
 the same paths under `/models/{release}/` serve the named one, with immutable caching.
 """
 

@@ -1,4 +1,4 @@
-"""POST /avatars for batches from seeds, player ids or latents; GET .../avatars/{seed}.png for CDNs."""
+"""POST /avatars for batches from seeds, player ids or latents; GET .../avatars/{seed}.{ext} for CDNs."""
 
 # no `from __future__ import annotations`: the route signatures refer to the release resolver
 # passed to `image_routes`, which FastAPI can only see in annotations evaluated at definition time
@@ -109,7 +109,7 @@ async def create_avatars(body: AvatarRequest, request: Request, service: Service
 
 
 def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
-    """GET /avatars/{seed}.png, bound to the default release or to the release named in the URL."""
+    """GET /avatars/{seed}.{extension}, bound to the default release or to the release named in the URL."""
     routes = APIRouter(tags=["avatars"])
 
     @routes.get(

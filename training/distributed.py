@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
 from dataclasses import dataclass
 
@@ -67,8 +69,21 @@ def from_main(value: object, world: World) -> object:
 
 
 def close_world(world: World) -> None:
-    if world.distributed and dist.is_initialized():
-        dist.destroy_process_group()
+    """Tear the process group down once every rank is done with it.
+
+    A rank that destroys the group while another is still finishing its last collective can abort
+    at exit ("terminate called without an active exception", seen once with gloo on a busy
+    machine), and then its launcher fails and the other node's launcher waits for it. So the ranks
+    meet at a barrier first; gloo's monitored barrier gives up after a minute if a rank died.
+    """
+    if not (world.distributed and dist.is_initialized()):
+        return
+    with contextlib.suppress(RuntimeError):  # a rank that failed: tear down anyway
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=dt.timedelta(seconds=60))
+        else:
+            dist.barrier()
+    dist.destroy_process_group()
 
 
 def weights_agree(model: torch.nn.Module, world: World, device: torch.device) -> bool:

@@ -147,6 +147,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
             query.size,
             extension,
             query.quality,
+            fmt.codec,
         )
         headers["X-Avatar-Seed"] = str(seed)
         if matches(request, headers["ETag"]):

@@ -16,7 +16,6 @@ from fastapi import Depends, Path, Request
 
 from app.config import Settings
 from app.errors import invalid
-from app.inference import AvatarModel
 from app.releases import ServedRelease
 from app.service import AvatarService
 from gan.releases import NAME_PATTERN
@@ -56,14 +55,6 @@ class Target:
 
     served: ServedRelease
     pinned: bool
-
-    @property
-    def name(self) -> str:
-        return self.served.name
-
-    @property
-    def model(self) -> AvatarModel:
-        return self.served.model
 
 
 def use_release(request: Request, served: ServedRelease) -> ServedRelease:

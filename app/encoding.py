@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from app.formats import ImageFormat
+from app.formats import FORMATS, ImageFormat
 from gan.imaging import tile_grid
 
 
@@ -21,19 +21,17 @@ def _upscale(image: np.ndarray, size: int) -> Image.Image:
 
 
 def _png(image: Image.Image, level: int) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=level)
-    return buffer.getvalue()
+    return FORMATS["png"].encode(image, None, level)  # the one PNG writer, app/formats.py
+
+
+def encode_avatar(image: np.ndarray, size: int, fmt: ImageFormat, quality: int | None, png_level: int) -> bytes:
+    """One avatar in any served format (app/formats.py)."""
+    return fmt.encode(_upscale(image, size), quality, png_level)
 
 
 def encode_png(image: np.ndarray, size: int, level: int = 6) -> bytes:
     """One H x W x 3 avatar as a size x size PNG."""
-    return _png(_upscale(image, size), level)
-
-
-def encode_avatar(image: np.ndarray, size: int, fmt: ImageFormat, quality: int | None, png_level: int) -> bytes:
-    """One avatar in any served format (app/formats.py); for PNG the same bytes as `encode_png`."""
-    return fmt.encode(_upscale(image, size), quality, png_level)
+    return encode_avatar(image, size, FORMATS["png"], None, level)
 
 
 def _tiles(images: np.ndarray, size: int) -> np.ndarray:

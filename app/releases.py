@@ -33,11 +33,14 @@ class RetiredRelease(LookupError):
 
 @dataclass(frozen=True)
 class ServedRelease:
-    """A release name bound to its loaded generator."""
+    """A release's manifest entry bound to its loaded generator."""
 
-    name: str
     entry: Release
     model: AvatarModel
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
 
     @property
     def version(self) -> str:
@@ -60,7 +63,7 @@ class ReleaseRegistry:
 
     def __init__(self, manifest: Manifest, models: dict[str, AvatarModel]) -> None:
         self.manifest = manifest
-        self.served = {r.name: ServedRelease(r.name, r, models[r.name]) for r in manifest.served}
+        self.served = {r.name: ServedRelease(r, models[r.name]) for r in manifest.served}
         self.default = self.served[manifest.default.name]
 
     @classmethod

@@ -80,16 +80,8 @@ def test_the_default_checkpoint_is_deterministic(model: AvatarModel) -> None:
     assert np.array_equal(model.render(latents), model.render(latents))
 
 
-def test_the_served_path_draws_what_the_plain_generator_draws(model: AvatarModel) -> None:
+def test_the_served_path_draws_what_the_plain_generator_draws() -> None:
     """Batch-norm folding on the trained weights (real running statistics): within 1 level."""
-    import torch
+    from tests.app.test_inference import assert_served_path_draws_the_plain_images
 
-    from gan.checkpoint import load_generator
-    from gan.imaging import to_uint8
-
-    generator, _ = load_generator(DEFAULT_WEIGHTS, device="cpu", dtype=torch.float32)
-    latents = seeds_latents(range(64), model.latent_dim)
-    with torch.inference_mode():
-        plain = to_uint8(generator.eval()(latents)).permute(0, 2, 3, 1).numpy()
-    difference = np.abs(plain.astype(int) - model.render(latents).astype(int))
-    assert difference.max() <= 1 and (difference > 0).mean() < 0.01
+    assert_served_path_draws_the_plain_images(DEFAULT_WEIGHTS, count=64)

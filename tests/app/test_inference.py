@@ -3,6 +3,8 @@ the plain generator draws."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -10,18 +12,23 @@ from app.inference import AvatarModel, fuse_batchnorm
 from gan.checkpoint import load_generator
 from gan.imaging import to_uint8
 from gan.latents import seeds_latents
-from tests.conftest import TINY, make_generator
+from tests.conftest import make_generator
 
 
-def test_folded_batch_norm_draws_the_plain_generators_images(tiny_weights) -> None:
-    generator, _ = load_generator(tiny_weights, device="cpu", dtype=torch.float32)
-    latents = seeds_latents(range(32), TINY.latent_dim)
+def assert_served_path_draws_the_plain_images(weights: Path, count: int = 32) -> None:
+    """The service's render (folded, channels-last) against the checkpoint's generator run as is."""
+    generator, info = load_generator(weights, device="cpu", dtype=torch.float32)
+    latents = seeds_latents(range(count), info.config.latent_dim)
     with torch.inference_mode():
         plain = to_uint8(generator.eval()(latents)).permute(0, 2, 3, 1).numpy()
-    served = AvatarModel.load(tiny_weights, device="cpu").render(latents)
+    served = AvatarModel.load(weights, device="cpu").render(latents)
     difference = np.abs(plain.astype(int) - served.astype(int))
     assert difference.max() <= 1, difference.max()  # rounding of a re-associated sum, never more
     assert (difference > 0).mean() < 0.01
+
+
+def test_folded_batch_norm_draws_the_plain_generators_images(tiny_weights: Path) -> None:
+    assert_served_path_draws_the_plain_images(tiny_weights)
 
 
 def test_folding_removes_every_batch_norm_and_keeps_the_original() -> None:

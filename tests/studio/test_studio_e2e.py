@@ -337,6 +337,14 @@ def pins(page):
     return page.locator("#pins .pin")
 
 
+def pin_first_two(page, server: str) -> None:
+    """Open a 4-avatar grid and pin its first two avatars."""
+    open_studio(page, server, "seed=0&count=4&size=64", tiles=4)
+    page.locator("#grid .tile").nth(0).click()
+    page.locator("#grid .tile").nth(1).click()
+    playwright_api.expect(pins(page)).to_have_count(2)
+
+
 def test_a_double_click_pins_once(blank, server: str) -> None:
     expect = playwright_api.expect
     open_studio(blank, server, "seed=0&count=4&size=64", tiles=4)
@@ -363,10 +371,7 @@ def test_a_double_click_pins_once(blank, server: str) -> None:
 
 def test_a_long_interpolation_is_shown_frame_by_frame(blank, server: str) -> None:
     expect = playwright_api.expect
-    open_studio(blank, server, "seed=0&count=4&size=64", tiles=4)
-    blank.locator("#grid .tile").nth(0).click()
-    blank.locator("#grid .tile").nth(1).click()
-    expect(pins(blank)).to_have_count(2)
+    pin_first_two(blank, server)
     blank.fill("#walk-steps", "64")
     blank.click("#walk")
     blank.wait_for_function("document.getElementById('walk-strip').naturalWidth === 64 * 128", timeout=30_000)
@@ -439,10 +444,7 @@ def test_a_bad_link_falls_back_to_defaults_visibly(blank, server: str) -> None:
 
 def test_blend_weights_and_pins_are_checked(blank, server: str) -> None:
     expect = playwright_api.expect
-    open_studio(blank, server, "seed=0&count=4&size=64", tiles=4)
-    blank.locator("#grid .tile").nth(0).click()
-    blank.locator("#grid .tile").nth(1).click()
-    expect(pins(blank)).to_have_count(2)
+    pin_first_two(blank, server)
     message = blank.locator("#message")
     blank.fill("#weight-b", "")
     blank.click("#blend")

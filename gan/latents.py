@@ -27,6 +27,12 @@ def player_seed(player_id: str) -> int:
     return int.from_bytes(digest[:8], "big") & MAX_SEED
 
 
+def derived_seed(seed: int, k: int) -> int:
+    """The k-th seed derived from `seed` (variation noise, alternate faces): stable like `player_seed`."""
+    digest = hashlib.sha256(f"{seed}/{k}".encode("ascii")).digest()
+    return int.from_bytes(digest[:8], "big") & MAX_SEED
+
+
 def seed_latent(seed: int, latent_dim: int) -> torch.Tensor:
     """The latent of one seed: `latent_dim` standard normal floats (float32, CPU)."""
     if not 0 <= seed <= MAX_SEED:

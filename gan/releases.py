@@ -4,8 +4,9 @@ A game stores a player's avatar as (release, seed) and asks for it again for yea
 name must always mean the same weights. `weights/releases.json` lists every release: its name, its
 checkpoint file, the SHA-256 of that file as published, the model version (the checkpoint's own
 content hash of its tensors) and a status. Only the status may change after publication
-(`default` -> `available` -> `retired` with a successor); a name never moves to other bytes, and
-`verify_files` refuses to start on a file that differs from what was published.
+(`default` -> `available` -> `retired` with a successor), and a release's latent directions may be
+added once (`directions` + `directions_sha256`, then as fixed as the weights); a name never moves
+to other bytes, and `verify_files` refuses to start on a file that differs from what was published.
 
 Like the checkpoint format, this module needs only the standard library (and `gan.checkpoint` when
 adding a release), so the training CLI and the service share one reader and one writer.
@@ -32,7 +33,7 @@ NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$"
 Status = Literal["default", "available", "retired"]
 STATUSES: tuple[Status, ...] = ("default", "available", "retired")
 _REQUIRED = ("name", "file", "sha256", "model_version", "status")
-_OPTIONAL = ("successor", "published", "notes")
+_OPTIONAL = ("successor", "published", "notes", "directions", "directions_sha256")
 
 
 class ManifestError(ValueError):
@@ -60,11 +61,14 @@ class Release:
     successor: str | None = None
     published: str = ""
     notes: str = ""
+    directions: str = ""
+    directions_sha256: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        if out["successor"] is None:
-            del out["successor"]
+        for key in ("successor", "directions", "directions_sha256"):
+            if not out[key]:
+                del out[key]
         return out
 
 
@@ -134,6 +138,14 @@ def _release(path: Path, index: int, raw: object) -> Release:
         raise ManifestError(path, f"{where}: sha256 must be 64 lowercase hex digits")
     if not re.fullmatch(r"[0-9a-f]{16}", raw["model_version"]):
         raise ManifestError(path, f"{where}: model_version must be 16 lowercase hex digits")
+    if ("directions" in raw) != ("directions_sha256" in raw):
+        raise ManifestError(path, f"{where}: directions and directions_sha256 come together")
+    if "directions" in raw:
+        directions = raw["directions"]
+        if Path(directions).name != directions or not directions.endswith(".safetensors") or directions == file:
+            raise ManifestError(path, f"{where}: directions must be another .safetensors name, got {directions!r}")
+        if not re.fullmatch(r"[0-9a-f]{64}", raw["directions_sha256"]):
+            raise ManifestError(path, f"{where}: directions_sha256 must be 64 lowercase hex digits")
     return Release(**raw)
 
 
@@ -158,7 +170,7 @@ def parse_manifest(path: Path, data: object) -> Manifest:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ManifestError(path, f"duplicate release name(s) {duplicates}")
-    files = [r.file for r in releases]
+    files = [r.file for r in releases] + [r.directions for r in releases if r.directions]
     shared = sorted({f for f in files if files.count(f) > 1})
     if shared:
         raise ManifestError(path, f"file(s) {shared} listed by more than one release")
@@ -192,19 +204,23 @@ def read_manifest(folder_or_file: str | os.PathLike[str]) -> Manifest:
     return parse_manifest(path, data)
 
 
+def _verify(path: Path, expected: str, what: str) -> None:
+    if not path.is_file():
+        raise ManifestError(path, f"{what} not found")
+    actual = file_sha256(path)
+    if actual != expected:
+        raise ManifestError(
+            path, f"{what} changed since publication (sha256 {actual[:16]}..., manifest {expected[:16]}...)"
+        )
+
+
 def verify_files(manifest: Manifest) -> None:
-    """Every served release's file exists and has exactly the bytes it was published with."""
+    """Every served release's files exist and have exactly the bytes they were published with."""
     for release in manifest.served:
-        path = manifest.file_of(release)
-        if not path.is_file():
-            raise ManifestError(path, f"file of release {release.name!r} not found")
-        actual = file_sha256(path)
-        if actual != release.sha256:
-            raise ManifestError(
-                path,
-                f"file of release {release.name!r} changed since publication "
-                f"(sha256 {actual[:16]}..., manifest {release.sha256[:16]}...)",
-            )
+        _verify(manifest.file_of(release), release.sha256, f"file of release {release.name!r}")
+        if release.directions:
+            _verify(manifest.folder / release.directions, release.directions_sha256,
+                    f"directions of release {release.name!r}")  # fmt: skip
 
 
 def write_manifest(manifest: Manifest) -> None:
@@ -269,6 +285,30 @@ def publish(
     )
     write_manifest(_with(manifest, [*existing, release]))
     return release
+
+
+def add_directions(folder: str | os.PathLike[str], name: str, directions: str | os.PathLike[str]) -> Release:
+    """Publish a release's latent directions: copy the file beside its weights, record its hash.
+
+    Once only: published directions are part of what edited avatars and their codes mean, so a
+    release that has directions refuses new ones (a new direction set needs a new release).
+    """
+    manifest = read_manifest(folder)
+    target = manifest.get(name)
+    if target is None:
+        raise ManifestError(manifest.path, f"no release {name!r}; known: {[r.name for r in manifest.releases]}")
+    if target.directions:
+        raise ManifestError(manifest.path, f"release {name!r} already has published directions ({target.directions})")
+    destination = manifest.folder / f"{name}.directions.safetensors"
+    if destination.exists():
+        raise ManifestError(destination, "already exists; refusing to overwrite a file in the weights folder")
+    tmp = destination.with_name(destination.name + ".tmp")
+    shutil.copyfile(directions, tmp)
+    tmp.chmod(0o644)
+    tmp.replace(destination)
+    updated = replace(target, directions=destination.name, directions_sha256=file_sha256(destination))
+    write_manifest(_with(manifest, [updated if r.name == name else r for r in manifest.releases]))
+    return updated
 
 
 def set_status(folder: str | os.PathLike[str], name: str, status: Status, successor: str | None = None) -> Manifest:

@@ -1,4 +1,4 @@
-"""`python -m training` / `avatars-train`: train, evaluate, sample, export, metric-check, presets.
+"""`python -m training` / `avatars-train`: train, evaluate, sample, export, metric-check, directions, release.
 
 Thin: parse arguments, build the typed config, call the library, turn known errors into one line
 on stderr and exit status 2.
@@ -114,6 +114,24 @@ def _add_metric_check(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoder-cache", help="folder of trained feature encoders (or $AVATARS_ENCODER_CACHE)")
 
 
+def _add_directions(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "directions",
+        help="find, measure and (with --publish) publish a release's latent directions and hair colours",
+        description="SeFa, measured-attribute and hair-colour directions of a release, each kept only where "
+        "its measured quality meets the goals; the report and pictures go to --out.",
+    )
+    p.add_argument("release", help="a release name from WEIGHTS/releases.json, e.g. v1")
+    p.add_argument("--weights-dir", type=Path, default=release.DEFAULT_FOLDER, help="folder of releases.json")
+    p.add_argument("--data", type=Path, required=True, help="the training images (for the real face rate)")
+    p.add_argument("--cascade", help="lbpcascade_animeface.xml (or $AVATARS_CASCADE)")
+    p.add_argument("--out", type=Path, help="report folder (default: runs/directions/RELEASE)")
+    p.add_argument("--eval-seeds", type=int, default=1000, help="faces each direction is judged on")
+    p.add_argument("--fit-samples", type=int, default=10_000, help="faces the named directions are fitted on")
+    p.add_argument("--players", type=int, default=1000, help="player ids each hair colour is judged on")
+    p.add_argument("--publish", action="store_true", help="copy the file beside the release and record its hash")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -124,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub)
     _add_report(sub)
     _add_metric_check(sub)
+    _add_directions(sub)
     release.add_parser(sub)
     sub.add_parser("presets", help="print the presets and their settings")
     return parser
@@ -288,6 +307,37 @@ def cmd_metric_check(args: argparse.Namespace) -> None:
     print(args.out.read_text())
 
 
+def cmd_directions(args: argparse.Namespace) -> None:
+    import torch
+
+    from gan.imaging import to_hwc
+    from gan.releases import ManifestError, add_directions, read_manifest, verify_files
+    from training.data import load_images
+    from training.directions import DirectionsConfig, compute_directions
+    from training.metrics.face_detection import FaceDetector, resolve_cascade
+
+    manifest = read_manifest(args.weights_dir)
+    entry = manifest.get(args.release)
+    if entry is None:
+        raise ManifestError(manifest.path, f"no release {args.release!r}; known: {[r.name for r in manifest.releases]}")
+    if args.publish and entry.directions:
+        raise ManifestError(manifest.path, f"release {args.release!r} already has published directions")
+    verify_files(manifest)
+    detector = FaceDetector(resolve_cascade(args.cascade))
+    data = load_images(args.data, 64)
+    pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:1000]
+    real_rate = detector.rate(to_hwc(data.images[pick]))
+    logger.info("face rate of %d real images: %.3f", len(pick), real_rate)
+    config = DirectionsConfig(eval_seeds=args.eval_seeds, fit_samples=args.fit_samples, hair_players=args.players)
+    out = args.out or Path("runs") / "directions" / args.release
+    compute_directions(manifest.file_of(entry), release=args.release, real_face_rate=real_rate,
+                       detector=detector, out_dir=out, config=config)  # fmt: skip
+    if args.publish:
+        published = add_directions(args.weights_dir, args.release, out / "directions.safetensors")
+        logger.info("published %s (sha256 %s)", published.directions, published.directions_sha256)
+    print((out / "report.md").read_text())
+
+
 def cmd_presets(_: argparse.Namespace) -> None:
     print(json.dumps(PRESETS, indent=2))
 
@@ -299,6 +349,7 @@ COMMANDS = {
     "export": cmd_export,
     "report": cmd_report,
     "metric-check": cmd_metric_check,
+    "directions": cmd_directions,
     "presets": cmd_presets,
     "release": release.run,
 }

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from app.inference import AvatarModel
-from gan.releases import Manifest, Release, read_manifest, verify_files
+from gan.directions import DirectionsError, DirectionSet, load_directions
+from gan.releases import Manifest, ManifestError, Release, read_manifest, verify_files
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +34,11 @@ class RetiredRelease(LookupError):
 
 @dataclass(frozen=True)
 class ServedRelease:
-    """A release's manifest entry bound to its loaded generator."""
+    """A release's manifest entry bound to its loaded generator and, if published, its directions."""
 
     entry: Release
     model: AvatarModel
+    directions: DirectionSet | None = None
 
     @property
     def name(self) -> str:
@@ -55,15 +57,19 @@ class ServedRelease:
             "loaded": True,
             "published": self.entry.published,
             "device_kind": self.model.device_kind,
+            "edits": self.directions is not None,
         }
 
 
 class ReleaseRegistry:
     """Name -> served release, plus the retired names and their successors."""
 
-    def __init__(self, manifest: Manifest, models: dict[str, AvatarModel]) -> None:
+    def __init__(
+        self, manifest: Manifest, models: dict[str, AvatarModel], directions: dict[str, DirectionSet] | None = None
+    ) -> None:
         self.manifest = manifest
-        self.served = {r.name: ServedRelease(r, models[r.name]) for r in manifest.served}
+        found = directions or {}
+        self.served = {r.name: ServedRelease(r, models[r.name], found.get(r.name)) for r in manifest.served}
         self.default = self.served[manifest.default.name]
 
     @classmethod
@@ -72,15 +78,30 @@ class ReleaseRegistry:
         manifest = read_manifest(weights_dir)
         verify_files(manifest)
         models: dict[str, AvatarModel] = {}
+        directions: dict[str, DirectionSet] = {}
         for release in manifest.served:
             path = manifest.file_of(release)
             models[release.name] = AvatarModel.load(path, device, dtype, threads, release.model_version)
-        registry = cls(manifest, models)
+            if release.directions:
+                file = manifest.folder / release.directions
+                try:
+                    found = load_directions(file, release.model_version)
+                except DirectionsError as exc:
+                    raise ManifestError(file, f"directions of release {release.name!r}: {exc.problem}") from exc
+                if found.latent_dim != models[release.name].latent_dim:
+                    raise ManifestError(file, f"directions of release {release.name!r} have the wrong latent size")
+                directions[release.name] = found
+        registry = cls(manifest, models, directions)
         logger.info("serving releases %s (default %s)", ", ".join(registry.served), registry.default.name)
         return registry
 
     @classmethod
-    def of(cls, models: dict[str, AvatarModel], default: str | None = None) -> ReleaseRegistry:
+    def of(
+        cls,
+        models: dict[str, AvatarModel],
+        default: str | None = None,
+        directions: dict[str, DirectionSet] | None = None,
+    ) -> ReleaseRegistry:
         """Releases made in memory (tests, benchmarks): the first is the default unless named."""
         default = default or next(iter(models))
         releases = tuple(
@@ -93,7 +114,7 @@ class ReleaseRegistry:
             )
             for name, model in models.items()
         )
-        return cls(Manifest(Path("memory") / "releases.json", releases), models)
+        return cls(Manifest(Path("memory") / "releases.json", releases), models, directions)
 
     @property
     def names(self) -> list[str]:

@@ -22,6 +22,8 @@ from pydantic import (
 )
 
 from app.formats import BY_EXTENSION, FORMATS, QUALITY_RANGE
+from gan.attributes import HAIR_COLORS
+from gan.codes import MAX_CODE_CHARS, MAX_EDITS, f32
 from gan.latents import MAX_SEED
 from gan.releases import NAME_PATTERN
 
@@ -42,8 +44,17 @@ Size = Annotated[
     WithJsonSchema({"type": "integer", "enum": list(SIZES), "default": 64}),
     Field(description="output side in px; larger sizes are upscaled from the model's resolution (Lanczos)"),
 ]
+
+
+def _float32_positive(value: float) -> float:
+    if 0.0 < value <= 1.0 and f32(value) <= 0.0:
+        raise ValueError("truncation must be at least 1e-38: it is computed in float32")
+    return value
+
+
 Truncation = Annotated[
     float,
+    AfterValidator(_float32_positive),
     Field(
         gt=0.0,
         le=1.0,
@@ -94,6 +105,27 @@ ReleaseField = Annotated[
 ]
 
 
+EditStrength = Annotated[float, Field(allow_inf_nan=False)]
+Edits = Annotated[
+    dict[str, EditStrength] | None,
+    Field(
+        max_length=MAX_EDITS,
+        description='strength per latent direction, e.g. {"hair_lightness": 1.5, "explore_3": -1}; '
+        "names and allowed ranges: GET /models/{release}/directions",
+    ),
+]
+EditsQuery = Annotated[
+    str | None,
+    Field(
+        max_length=2048,
+        description="edits as name:strength pairs, e.g. hair_lightness:1.5,explore_3:-1 "
+        "(names and ranges: GET /models/{release}/directions)",
+    ),
+]
+HairColor = Literal[HAIR_COLORS]  # type: ignore[valid-type]
+CodeText = Annotated[str, Field(min_length=1, max_length=MAX_CODE_CHARS, description="an avatar code")]
+
+
 class _Body(BaseModel):
     # strict: a JSON body says 5, not "5" or true; query strings are text, so _Query cannot be strict
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -106,6 +138,7 @@ class _Query(BaseModel):
 class ImageOptions(_Query):
     truncation: Truncation = 1.0
     size: Size = 64
+    edits: EditsQuery = None
 
 
 # ------------------------------------------------------------------------------------------ avatars
@@ -142,6 +175,12 @@ class AvatarRequest(_Body):
     size: Size = 64
     format: FormatName = Field("png", description="image format of the avatars; png is lossless and the default")
     quality: Quality = None
+    edits: Edits = None
+    hair_color: HairColor | None = Field(
+        None,
+        description="character creation: each avatar gets this measured hair colour (the release's "
+        "GET /models/{release}/directions lists the colours it offers); stable per seed or player id",
+    )
 
     @field_validator("quality")
     @classmethod
@@ -167,6 +206,8 @@ class AvatarItem(BaseModel):
     index: int = Field(description="position in the request")
     seed: int | None = Field(None, description="the seed drawn (null for supplied latents)")
     player_id: str | None = None
+    code: str = Field(description="the avatar's code: GET /models/{model}/avatars/{code}.png draws it again")
+    hair_color_matched: bool | None = Field(None, description="with hair_color: whether the colour was reached")
     png_base64: str | None = Field(None, description="the PNG file, base64-encoded (format png, the default)")
     image_base64: str | None = Field(None, description="the file in the requested format, base64 (other formats)")
 
@@ -240,6 +281,109 @@ class InterpolationRequest(InterpolationOptions):
     start: Latent
     end: Latent
     model: ReleaseField = None
+    edits: Edits = None  # type: ignore[assignment]  # a body takes an object, a query string text
+
+
+# ---------------------------------------------------------------------------------------- creator
+Strength = Annotated[
+    float,
+    Field(ge=0.0, le=1.0, allow_inf_nan=False, description="how different: 0 = the parent, 1 = unrelated faces"),
+]
+
+
+class VariationOptions(_Query):
+    of: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="the parent: a seed or an avatar code")
+    n: int = Field(16, ge=1, le=64, description="number of children")
+    strength: Strength = 0.3
+    seed: QuerySeed = Field(0, description="request seed: the same seed gives the same children")
+    truncation: Truncation = Field(1.0, description="truncation of a seed parent (a code carries its own)")
+    size: Size = 64
+
+
+class VariationsQuery(VariationOptions):
+    columns: int | None = Field(None, ge=1, le=64, description="default: near-square")
+
+
+class VariationsRequest(VariationOptions):
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"of": "42", "n": 16, "strength": 0.3}]}
+    )
+    model: ReleaseField = None
+
+
+class VariationItem(BaseModel):
+    index: int
+    code: str
+    url: str
+
+
+class VariationsResponse(BaseModel):
+    model: str
+    model_version: str
+    parent: str = Field(description="the parent's code")
+    strength: float
+    seed: int
+    variations: list[VariationItem]
+
+
+class CodeRequest(_Body):
+    """Exactly one of `seed`, `player_id`, `latent` or `base`, plus truncation and edits.
+
+    `base` is an existing code (a picked variation, say): the new code keeps its source, lineage
+    and truncation and takes `edits` in place of the base's own (omit `edits` to keep them).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"seed": 42, "edits": {"hair_lightness": 1.5}}, {"player_id": "p-1"}]},
+    )
+    seed: BodySeed | None = None
+    player_id: PlayerId | None = None
+    latent: Latent | None = None
+    base: CodeText | None = None
+    model: ReleaseField = None
+    truncation: Truncation = 1.0
+    edits: Edits = None
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> CodeRequest:
+        given = [name for name in ("seed", "player_id", "latent", "base") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"exactly one of seed, player_id, latent or base is required (got {given or 'none'})")
+        if self.base is not None and "truncation" in self.model_fields_set:
+            raise ValueError("a base code carries its own truncation; leave truncation out")
+        return self
+
+
+class Lineage(BaseModel):
+    seed: int
+    strength: float
+
+
+class CodeResponse(BaseModel):
+    code: str
+    url: str = Field(description="the immutable PNG URL of the code at 64 px")
+    model: str
+    seed: int | None
+    latent: list[float] | None
+    truncation: float
+    variations: list[Lineage]
+    edits: dict[str, float]
+
+
+class DirectionInfo(BaseModel):
+    name: str
+    kind: Literal["explore", "attribute", "hair_color"]
+    range: list[float] = Field(description="[low, high]: the strengths an edit may take")
+    note: str
+
+
+class DirectionsResponse(BaseModel):
+    model: str
+    model_version: str
+    directions: list[DirectionInfo]
+    hair_colors: list[str] = Field(description="the names POST /avatars takes as hair_color for this release")
 
 
 # ------------------------------------------------------------------------------------------ others

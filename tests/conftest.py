@@ -14,9 +14,10 @@ from PIL import Image
 from app.config import Settings
 from app.inference import AvatarModel
 from app.releases import ReleaseRegistry
-from gan.checkpoint import save_generator
+from gan.checkpoint import read_checkpoint, save_generator
+from gan.directions import Direction, DirectionSet, HairRecipe, save_directions
 from gan.networks import Generator, GeneratorConfig
-from gan.releases import publish
+from gan.releases import add_directions, publish
 
 TINY = GeneratorConfig(latent_dim=16, resolution=64, channels=4, max_channels=32)
 
@@ -46,11 +47,38 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def make_directions(latent_dim: int, model_version: str, seed: int = 0) -> DirectionSet:
+    """Random unit directions in the shape `python -m training directions` writes: two explore
+    directions, one attribute and the hair colours blonde and black with their recipes."""
+    rng = torch.Generator().manual_seed(seed)
+    specs = [("explore_0", "explore", -3.0, 3.0), ("explore_1", "explore", -2.0, 1.0),
+             ("hair_lightness", "attribute", -2.0, 2.0), ("hair_blonde", "hair_color", -3.0, 3.0),
+             ("hair_black", "hair_color", -3.0, 3.0)]  # fmt: skip
+    directions = {name: Direction(name, kind, low, high, note=f"test {name}") for name, kind, low, high in specs}
+    vectors = {}
+    for name in directions:
+        v = torch.randn(latent_dim, generator=rng)
+        vectors[name] = v / v.norm()
+    hair = {color: HairRecipe(color, f"hair_{color}", (0.0, 1.5, 3.0), 2) for color in ("blonde", "black")}
+    return DirectionSet(model_version, latent_dim, directions, vectors, hair, {"test": True})
+
+
+def publish_with_directions(folder: Path, name: str, checkpoint: Path, **kwargs: object) -> None:
+    """Publish a checkpoint and random directions for it, as a release with edits."""
+    publish(folder, name, checkpoint, **kwargs)  # type: ignore[arg-type]
+    info, _ = read_checkpoint(checkpoint)
+    file = folder / f"{name}-directions-source.safetensors"
+    save_directions(file, make_directions(info.config.latent_dim, info.model_version))
+    add_directions(folder, name, file)
+    file.unlink()
+
+
 @pytest.fixture(scope="session")
 def tiny_release_dir(tmp_path_factory: pytest.TempPathFactory, tiny_weights: Path) -> Path:
-    """A weights folder whose manifest publishes the tiny checkpoint as release v1 (the default)."""
+    """A weights folder whose manifest publishes the tiny checkpoint as release v1 (the default),
+    with random latent directions so edits, codes and hair colours can be exercised."""
     folder = tmp_path_factory.mktemp("releases")
-    publish(folder, "v1", tiny_weights)
+    publish_with_directions(folder, "v1", tiny_weights)
     return folder
 
 

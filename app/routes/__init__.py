@@ -1,15 +1,22 @@
 """HTTP routes, one module each; image routes are mounted twice: unversioned and per release.
 
-`/avatars/{seed}.{png,webp,jpg,avif}`, `/grid`, `/interpolate` and `/latents/{seed}` serve the default release;
+`/avatars/{seed or code}.{png,webp,jpg,avif}`, `/grid`, `/interpolate`, `/latents/{seed}`, `/variations.png`
+and `/directions` serve the default release;
 the same paths under `/models/{release}/` serve the named one, with immutable caching.
 """
 
 from fastapi import APIRouter
 
 from app.deps import default_release, named_release
-from app.routes import avatars, docs, grid, health, interpolate, latents, model, studio
+from app.routes import avatars, creator, docs, grid, health, interpolate, latents, model, studio
 
-IMAGE_ROUTES = (avatars.image_routes, grid.image_routes, interpolate.image_routes, latents.image_routes)
+IMAGE_ROUTES = (
+    avatars.image_routes,
+    grid.image_routes,
+    interpolate.image_routes,
+    latents.image_routes,
+    creator.image_routes,
+)
 VERSIONED_PREFIX = "/models/{release}"
 
 
@@ -28,6 +35,7 @@ def _image_router(versioned: bool) -> APIRouter:
 ROUTERS = [
     avatars.router,
     interpolate.router,
+    creator.router,
     _image_router(versioned=False),
     _image_router(versioned=True),
     model.router,

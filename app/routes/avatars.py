@@ -4,17 +4,21 @@
 # passed to `image_routes`, which FastAPI can only see in annotations evaluated at definition time
 
 import base64
+import re
 from typing import Annotated
 
+import numpy as np
 import torch
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.caching import cache_headers, matches, not_modified, release_headers
+from app.creator import check_edits, decode_code, edited, parse_edits_query, specs_latents
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_avatar
 from app.errors import check_at_most, check_latent_length, check_pixels, invalid
 from app.formats import BY_EXTENSION, FORMATS
+from app.releases import ServedRelease
 from app.schemas import (
     AvatarBatch,
     AvatarItem,
@@ -25,6 +29,9 @@ from app.schemas import (
     ValidationErrorBody,
     quality_rule,
 )
+from app.service import AvatarService
+from gan.codes import MAX_CODE_CHARS, AvatarSpec, CodeError, decode, encode
+from gan.creation import HairSearch
 from gan.latents import MAX_SEED, player_seed, seeds_latents, truncate
 
 router = APIRouter(tags=["avatars"])
@@ -48,6 +55,51 @@ def request_latents(body: AvatarRequest, latent_dim: int, limit: int) -> tuple[t
         return torch.tensor(body.latents, dtype=torch.float32), [None] * body.count
     seeds = body.seeds if body.seeds is not None else [player_seed(p) for p in body.player_ids or []]
     return seeds_latents(seeds, latent_dim), list(seeds)
+
+
+def request_specs(body: AvatarRequest, served: ServedRelease, seeds: list[int | None]) -> list[AvatarSpec]:
+    """What each avatar of the request is, as its code will say."""
+    edits = tuple((body.edits or {}).items())
+    if body.latents is not None:
+        return [AvatarSpec(served.name, latent=tuple(z), truncation=body.truncation, edits=edits).normalized()
+                for z in body.latents]  # fmt: skip
+    return [AvatarSpec(served.name, seed=s, truncation=body.truncation, edits=edits).normalized() for s in seeds]
+
+
+async def with_hair_color(
+    body: AvatarRequest, served: ServedRelease, specs: list[AvatarSpec], service: AvatarService, request: Request
+) -> tuple[list[AvatarSpec], np.ndarray, list[bool]]:
+    """Character creation: search each avatar's candidates in rounds, one batch through the queue per round."""
+    offered = sorted(served.directions.hair) if served.directions is not None else []
+    if body.hair_color not in offered:
+        raise invalid(["body", "hair_color"], f"release {served.name!r} offers the hair colours "
+                      f"{', '.join(offered) or 'none'}, not {body.hair_color!r}", "hair_color_not_offered")  # fmt: skip
+    assert served.directions is not None
+    recipe = served.directions.hair[body.hair_color]
+    if recipe.direction in (body.edits or {}):
+        raise invalid(["body", "edits", recipe.direction], "hair_color sets this direction itself; leave it out")
+    search = HairSearch(specs, recipe)
+    while (batch := search.next_batch()) is not None:
+        search.feed(await service.render(served.name, specs_latents(served, batch), request))
+    images = np.stack([image for image in search.images if image is not None])
+    return search.chosen, images, search.matched.tolist()
+
+
+def seed_spec(served: ServedRelease, seed: int, query: AvatarQuery) -> AvatarSpec:
+    if seed < 0:
+        raise invalid(["path", "seed"], "Input should be greater than or equal to 0", "greater_than_equal")
+    if seed > MAX_SEED:
+        raise invalid(["path", "seed"], f"Input should be less than or equal to {MAX_SEED}", "less_than_equal")
+    edits = parse_edits_query(query.edits, ["query", "edits"])
+    check_edits(served, edits, ["query", "edits"])
+    return AvatarSpec(served.name, seed=seed, truncation=query.truncation, edits=tuple(edits.items())).normalized()
+
+
+def code_release(code: str) -> str:
+    try:
+        return decode(code).release
+    except CodeError as exc:
+        raise invalid(["path", "seed"], f"not a seed or a valid avatar code: {exc}", "invalid_code") from None
 
 
 def wants_json(request: Request) -> bool:
@@ -75,15 +127,29 @@ async def create_avatars(body: AvatarRequest, request: Request, service: Service
     ask for exactly the same avatar later."""
     served = use_release(request, service.releases.resolve(body.model))
     model = served.model
+    check_edits(served, body.edits or {}, ["body", "edits"])
     latents, seeds = request_latents(body, model.latent_dim, settings.max_avatars_per_request)
     check_pixels(["body", "size"], body.count, body.size, settings.max_request_pixels)
-    images = await service.render(served.name, truncate(latents, body.truncation), request)
+    specs = request_specs(body, served, seeds)
+    matched: list[bool] | list[None] = [None] * body.count
+    if body.hair_color is not None:
+        specs, images, matched = await with_hair_color(body, served, specs, service, request)
+        seeds = [spec.seed for spec in specs]
+    else:
+        latents = (
+            edited(served, latents, body.truncation, body.edits) if body.edits else truncate(latents, body.truncation)
+        )
+        images = await service.render(served.name, latents, request)
+    codes = [encode(spec) for spec in specs]
     fmt = FORMATS[body.format]
     files = await service.encode_each(images, body.size, fmt, body.quality)
     if len(files) == 1 and not wants_json(request):
         headers = release_headers(served)
+        headers["X-Avatar-Code"] = codes[0]
         if seeds[0] is not None:
             headers["X-Avatar-Seed"] = str(seeds[0])
+        if matched[0] is not None:
+            headers["X-Hair-Color-Matched"] = "true" if matched[0] else "false"
         return Response(files[0], media_type=fmt.media_type, headers=headers)
     field = "png_base64" if fmt.name == "png" else "image_base64"  # PNG keeps its original field name
     items = [
@@ -91,6 +157,8 @@ async def create_avatars(body: AvatarRequest, request: Request, service: Service
             index=i,
             seed=seeds[i],
             player_id=body.player_ids[i] if body.player_ids else None,
+            code=codes[i],
+            hair_color_matched=matched[i],
             **{field: base64.b64encode(data).decode("ascii")},
         )
         for i, data in enumerate(files)
@@ -104,8 +172,10 @@ async def create_avatars(body: AvatarRequest, request: Request, service: Service
         media_type=fmt.media_type,
         avatars=items,
     )
-    unused = "image_base64" if field == "png_base64" else "png_base64"
-    return JSONResponse(batch.model_dump(exclude={"avatars": {"__all__": {unused}}}), headers=release_headers(served))
+    unused = {"image_base64" if field == "png_base64" else "png_base64"}
+    if body.hair_color is None:
+        unused.add("hair_color_matched")
+    return JSONResponse(batch.model_dump(exclude={"avatars": {"__all__": unused}}), headers=release_headers(served))
 
 
 def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
@@ -118,7 +188,14 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         responses={200: IMAGE, 304: {"description": "If-None-Match matched"}, **RELEASE_ERRORS, **ERRORS},
     )
     async def get_avatar(
-        seed: Annotated[int, Path(ge=0, le=MAX_SEED, description="0 <= seed < 2**63")],
+        seed: Annotated[
+            str,
+            Path(
+                max_length=MAX_CODE_CHARS,
+                description="a seed (digits, 0 <= seed < 2**63) or an avatar code (from POST /avatars, "
+                "/codes or /variations: it carries its release, truncation and edits)",
+            ),
+        ],
         extension: Annotated[Extension, Path(description="the format: " + ", ".join(BY_EXTENSION))],
         query: Annotated[AvatarQuery, Query()],
         target: Annotated[Target, Depends(release)],
@@ -126,7 +203,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         service: ServiceDep,
         settings: SettingsDep,
     ) -> Response:
-        """The avatar of one seed in the URL's format, cacheable: strong ETag, Cache-Control, 304 on If-None-Match."""
+        """The avatar of one seed or code in the URL's format, cacheable: strong ETag, Cache-Control,
+        304 on If-None-Match. A code's URL is immutable: the code names its release."""
         fmt = BY_EXTENSION[extension]
         if query.quality is not None and not fmt.takes_quality:
             raise invalid(["query", "quality"], quality_rule(extension), "value_error")
@@ -137,23 +215,37 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
                 served_versions = ", ".join(f"{s.name}={s.version}" for s in service.releases.served.values())
                 raise HTTPException(404, f"model version {query.v!r} is not served here (served: {served_versions})")
             served = use_release(request, by_version)
+        if re.fullmatch(r"-?[0-9]+", seed):
+            spec = seed_spec(served, int(seed), query)
+        else:
+            for option in ("truncation", "edits"):
+                if option in query.model_fields_set:
+                    raise invalid(["query", option], f"a code carries its own {option}; leave {option} out")
+            if not pinned:  # the unversioned URL of a code serves the code's own release
+                served = use_release(request, service.releases.resolve(code_release(seed)))
+                pinned = True
+            spec = decode_code(seed, served, ["path", "seed"])
+        code = encode(spec)
+        plain = spec.seed is not None and not spec.edits and not spec.variations
+        # a plain seed keeps the validators it has always had; everything else is named by its code
+        key = (spec.seed, query.truncation) if plain else (code,)
         headers = cache_headers(
             served,
             pinned or query.v is not None,
             settings,
             "avatar",
-            seed,
-            query.truncation,
+            *key,
             query.size,
             extension,
             query.quality,
             fmt.codec,
         )
-        headers["X-Avatar-Seed"] = str(seed)
+        headers["X-Avatar-Code"] = code
+        if spec.seed is not None and not spec.variations:
+            headers["X-Avatar-Seed"] = str(spec.seed)
         if matches(request, headers["ETag"]):
             return not_modified(headers)
-        latents = truncate(seeds_latents([seed], served.model.latent_dim), query.truncation)
-        images = await service.render(served.name, latents, request)
+        images = await service.render(served.name, specs_latents(served, [spec]), request)
         data = await service.encode(
             encode_avatar, images[0], query.size, fmt, query.quality, settings.png_compress_level
         )

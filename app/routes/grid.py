@@ -9,13 +9,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from app.caching import cache_headers, matches, not_modified
+from app.creator import check_edits, edited, parse_edits_query
 from app.deps import ReleaseResolver, ServiceDep, SettingsDep, Target
 from app.encoding import encode_grid
 from app.errors import check_at_most, check_pixels
 from app.routes.avatars import ERRORS, PNG, RELEASE_ERRORS
 from app.schemas import GridQuery
 from gan.imaging import grid_columns
-from gan.latents import seeds_latents, truncate
+from gan.latents import seeds_latents
 
 
 def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
@@ -39,6 +40,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         check_pixels(["query", "n"], query.n, query.size, settings.max_request_pixels)
         columns = min(query.columns or grid_columns(query.n), query.n)
         served = target.served
+        edits = parse_edits_query(query.edits, ["query", "edits"])
+        check_edits(served, edits, ["query", "edits"])
         headers = cache_headers(
             served,
             target.pinned,
@@ -49,13 +52,14 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
             columns,
             query.truncation,
             query.size,
+            *([sorted(edits.items())] if edits else []),
         )
         headers["X-First-Seed"] = str(query.seed)
         headers["X-Grid-Columns"] = str(columns)
         if matches(request, headers["ETag"]):
             return not_modified(headers)
         seeds = range(query.seed, query.seed + query.n)
-        latents = truncate(seeds_latents(seeds, served.model.latent_dim), query.truncation)
+        latents = edited(served, seeds_latents(seeds, served.model.latent_dim), query.truncation, edits)
         images = await service.render(served.name, latents, request)
         png = await service.encode(encode_grid, images, query.size, columns, settings.png_compress_level)
         return Response(png, media_type="image/png", headers=headers)

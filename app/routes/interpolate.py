@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from app.caching import cache_headers, matches, not_modified, release_headers
 from app.config import Settings
+from app.creator import check_edits, edited, parse_edits_query
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_gif, encode_strip
 from app.errors import check_at_most, check_latent_length, check_pixels
@@ -18,7 +19,7 @@ from app.releases import ServedRelease
 from app.routes.avatars import ERRORS, RELEASE_ERRORS
 from app.schemas import InterpolationOptions, InterpolationQuery, InterpolationRequest
 from app.service import AvatarService
-from gan.latents import interpolate, seed_latent, truncate
+from gan.latents import interpolate, seed_latent
 
 router = APIRouter(tags=["explore"])
 
@@ -36,10 +37,12 @@ async def render_path(
     start: torch.Tensor,
     end: torch.Tensor,
     options: InterpolationOptions,
+    edits: dict[str, float],
     request: Request,
     service: AvatarService,
 ) -> bytes:
-    path = truncate(interpolate(start, end, options.steps, options.mode), options.truncation)
+    """Truncation and edits apply to every frame, so the walk is between the two edited faces."""
+    path = edited(served, interpolate(start, end, options.steps, options.mode), options.truncation, edits)
     images = await service.render(served.name, path, request)
     if options.format == "gif":
         return await service.encode(encode_gif, images, options.size, options.frame_ms)
@@ -65,13 +68,19 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         """From the avatar of `start` to that of `end`: a PNG strip (frames left to right) or a looping GIF."""
         check_cost(query, "query", settings)
         served = target.served
-        headers = cache_headers(served, target.pinned, settings, "interpolate", *query.model_dump(mode="json").values())
+        edits = parse_edits_query(query.edits, ["query", "edits"])
+        check_edits(served, edits, ["query", "edits"])
+        # without edits the validators are what they were before edits existed
+        options = query.model_dump(mode="json", exclude=None if edits else {"edits"})
+        if edits:
+            options["edits"] = sorted(edits.items())
+        headers = cache_headers(served, target.pinned, settings, "interpolate", *options.values())
         headers["X-Frames"] = str(query.steps)
         if matches(request, headers["ETag"]):
             return not_modified(headers)
         dim = served.model.latent_dim
         start, end = seed_latent(query.start, dim), seed_latent(query.end, dim)
-        data = await render_path(served, start, end, query, request, service)
+        data = await render_path(served, start, end, query, edits, request, service)
         return Response(data, media_type=MEDIA[query.format], headers=headers)
 
     return routes
@@ -90,6 +99,8 @@ async def post_interpolation(
     for name, latent in (("start", body.start), ("end", body.end)):
         check_latent_length(["body", name], latent, dim)
     check_cost(body, "body", settings)
-    data = await render_path(served, torch.tensor(body.start), torch.tensor(body.end), body, request, service)
+    edits = body.edits or {}
+    check_edits(served, edits, ["body", "edits"])
+    data = await render_path(served, torch.tensor(body.start), torch.tensor(body.end), body, edits, request, service)
     headers = {**release_headers(served), "X-Frames": str(body.steps)}
     return Response(data, media_type=MEDIA[body.format], headers=headers)

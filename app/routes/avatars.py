@@ -245,7 +245,11 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
             headers["X-Avatar-Seed"] = str(spec.seed)
         if matches(request, headers["ETag"]):
             return not_modified(headers)
-        images = await service.render(served.name, specs_latents(served, [spec]), request)
+        if plain:  # the hot path: the same arithmetic as spec_latent without building it
+            latents = truncate(seeds_latents([spec.seed or 0], served.model.latent_dim), spec.truncation)
+        else:
+            latents = specs_latents(served, [spec])
+        images = await service.render(served.name, latents, request)
         data = await service.encode(
             encode_avatar, images[0], query.size, fmt, query.quality, settings.png_compress_level
         )

@@ -370,6 +370,10 @@ class CodeResponse(BaseModel):
     truncation: float
     variations: list[Lineage]
     edits: dict[str, float]
+    drawn_latent: list[float] = Field(
+        description="the latent the generator draws (after lineage, truncation and edits): send it back as "
+        "`latents` (truncation 1) for the same avatar, or use it in latent arithmetic"
+    )
 
 
 class DirectionInfo(BaseModel):

@@ -34,7 +34,7 @@ from gan.latents import player_seed
 router = APIRouter(tags=["creator"])
 
 
-def code_response(spec: AvatarSpec) -> CodeResponse:
+def code_response(served: ServedRelease, spec: AvatarSpec) -> CodeResponse:
     code, url = code_url(spec)
     return CodeResponse(
         code=code,
@@ -45,6 +45,7 @@ def code_response(spec: AvatarSpec) -> CodeResponse:
         truncation=spec.truncation,
         variations=[{"seed": v.seed, "strength": v.strength} for v in spec.variations],
         edits=dict(spec.edits),
+        drawn_latent=specs_latents(served, [spec])[0].tolist(),
     )
 
 
@@ -61,14 +62,14 @@ async def create_code(body: CodeRequest, request: Request, service: ServiceDep) 
     check_edits(served, edits, ["body", "edits"])
     if body.base is not None:
         base = decode_code(body.base, served, ["body", "base"])
-        return code_response(base if body.edits is None else base.with_edits(edits))
+        return code_response(served, base if body.edits is None else base.with_edits(edits))
     if body.latent is not None:
         check_latent_length(["body", "latent"], body.latent, served.model.latent_dim)
         spec = AvatarSpec(served.name, latent=tuple(body.latent), truncation=body.truncation)
     else:
         seed = body.seed if body.seed is not None else player_seed(body.player_id or "")
         spec = AvatarSpec(served.name, seed=seed, truncation=body.truncation)
-    return code_response(spec.with_edits(edits))
+    return code_response(served, spec.with_edits(edits))
 
 
 @router.get("/codes/{code}", response_model=CodeResponse, responses={**RELEASE_ERRORS, **ERRORS})
@@ -82,7 +83,7 @@ async def read_code(
     except CodeError as exc:
         raise invalid(["path", "code"], f"not a valid avatar code: {exc}", "invalid_code") from None
     served = use_release(request, service.releases.resolve(release))
-    return code_response(decode_code(code, served, ["path", "code"]))
+    return code_response(served, decode_code(code, served, ["path", "code"]))
 
 
 @router.post(

@@ -138,6 +138,8 @@ def test_post_codes_from_every_source_and_from_a_base_code(client: TestClient) -
     edited = client.post("/codes", json={"base": child, "edits": {"hair_lightness": 1.5}}).json()
     assert edited["variations"] == client.get(f"/codes/{child}").json()["variations"]
     assert edited["edits"] == {"hair_lightness": 1.5}
+    drawn = client.post("/avatars", json={"latents": [edited["drawn_latent"]]}).content
+    assert drawn == client.get(edited["url"]).content  # the drawn latent is the avatar, edits included
     r = client.post("/codes", json={"base": child, "truncation": 0.5})
     assert r.status_code == 422 and "carries its own truncation" in r.json()["message"]
 

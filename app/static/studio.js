@@ -1,5 +1,9 @@
-// Avatar studio: browse, compare, pin, interpolate and blend avatars through the public HTTP API.
-// No framework and no build step: the service ships this file as it is.
+// Avatar studio: browse, compare, pin, interpolate and blend avatars through the public HTTP API;
+// creator.js edits and breeds them. No framework and no build step: the service ships these files as they are.
+
+import { CODE_PATTERN, codePath, decodeCode, isPlain, jsonWithSeed } from "./codes.js";
+import { fillHairColors, initCreator, openEditor } from "./creator.js";
+import { zipBlob } from "./zip.js";
 
 const MAX_SEED = (1n << 63n) - 1n;
 const SIZES = [64, 128, 256];
@@ -7,9 +11,12 @@ const MAX_WEIGHT = 10;
 const LATENT_BOUND = 10; // the API accepts latent values with |x| <= 10
 const DEFAULTS = { seed: "0", count: 24, truncation: 1, size: 128 };
 const $ = (id) => document.getElementById(id);
+const STORE_KEY = "avatar-studio:pins"; // the pins' codes (and labels), kept across reloads
+const EXPORT_SIZE = 128; // the zip's and sprite sheet's avatars
+const SPRITE_COLUMNS = 8;
 
 const state = {
-  pins: [], // {id, kind: "seed" | "latent", model, seed, latent, truncation, label, thumb}
+  pins: [], // {id, kind: "seed" | "latent" | "code", code, model, seed, latent, truncation, label, thumb}
   nextPin: 1,
   pinning: new Set(), // tiles whose pin is on its way (a quick second click must not pin twice)
   releases: [], // from GET /models; empty when the server has none (then the unversioned URLs are used)
@@ -382,7 +389,17 @@ function restoreFromHash() {
 async function showHashView() {
   const problems = restoreFromHash();
   if (problems) say(problems);
+  await pinsFromLink();
   await renderGrid({ replace: true }); // a corrected link replaces the bad one in the history
+}
+
+// A share link's pins: #...&pins=code,code. They join the pins kept here (once each)
+async function pinsFromLink() {
+  const listed = new URLSearchParams(location.hash.slice(1)).get("pins");
+  if (!listed) return;
+  const codes = [...new Set(listed.split(",").filter((c) => CODE_PATTERN.test(c)))];
+  const added = await pinCodes(codes.map((code) => ({ code })), failedWord(codes.length, "shared pin"));
+  if (added) say(`The link added ${added} pin${added === 1 ? "" : "s"}.`, "info");
 }
 
 // ------------------------------------------------------------------------------------- pinning
@@ -422,8 +439,9 @@ async function togglePin(model, seed, truncation) {
   }
   state.pinning.add(key);
   try {
-    const thumb = await imageUrl(avatarPath(model, seed, 128, truncation));
-    const pin = addPin({ kind: "seed", model, seed, truncation, label: pinLabel(model, seed, truncation), thumb });
+    const [thumb, code] = await Promise.all([imageUrl(avatarPath(model, seed, 128, truncation)),
+      codeOf({ model, truncation }, seed)]);
+    const pin = addPin({ kind: "seed", code, model, seed, truncation, label: pinLabel(model, seed, truncation), thumb });
     // on a phone the pinned list is far below: say where the pin went
     const row = document.querySelector(`#pins [data-pin="${pin.id}"]`);
     if (!wholeInView(row)) say(`Pinned #${pin.id}, ${pin.label}. ${pinsCount()} — see Pinned below.`, "info");
@@ -441,7 +459,77 @@ function addPin(pin) {
   state.pins.push(added);
   state.nextPin += 1;
   renderPins();
+  savePins();
   return added;
+}
+
+// POST /codes: the code of a seed (digits) or a latent, with its truncation (and the release's default model)
+async function codeOf(body, seed = null) {
+  const request = withModel(body.model, { truncation: body.truncation, ...(body.latent ? { latent: body.latent } : {}) });
+  const options = postJson(request);
+  if (seed !== null) options.body = jsonWithSeed(request, seed);
+  return (await (await api("/codes", options)).json()).code;
+}
+
+// A pin from a code: a plain seed or latent pins as before; an edited or varied avatar is known by its code
+function codePin(code, name = null) {
+  const spec = decodeCode(code);
+  const model = spec.release;
+  const base = { code, model, truncation: spec.truncation, thumb: codePath(model, code, 128) };
+  if (isPlain(spec) && spec.seed !== null) return { ...base, kind: "seed", seed: spec.seed, label: name || pinLabel(model, spec.seed, spec.truncation) };
+  if (isPlain(spec)) return { ...base, kind: "latent", latent: spec.latent, label: name || "blended latent" };
+  return { ...base, kind: "code", label: name || codeLabel(spec) };
+}
+
+function codeLabel(spec) {
+  const parts = [spec.seed !== null ? `seed ${spec.seed}` : "blend"];
+  const steps = spec.variations.length;
+  const edits = Object.keys(spec.edits).length;
+  if (steps) parts.push(`${steps} variation${steps === 1 ? "" : "s"}`);
+  if (edits) parts.push(`${edits} edit${edits === 1 ? "" : "s"}`);
+  return parts.join(" · ");
+}
+
+function addCodePin(code, name = null) {
+  return state.pins.find((p) => p.code === code) || addPin(codePin(code, name));
+}
+
+// ------------------------------------------------------------------------------ kept pins
+function savePins() {
+  const kept = state.pins.filter((p) => p.code).map((p) => ({ code: p.code, label: p.label }));
+  try {
+    localStorage.setItem(STORE_KEY, JSON.stringify(kept));
+  } catch { /* storage full or off: the pins still work, they are just not kept */ }
+}
+
+function storedPins() {
+  try {
+    const kept = JSON.parse(localStorage.getItem(STORE_KEY) || "[]");
+    return Array.isArray(kept) ? kept.filter((p) => p && typeof p.code === "string" && CODE_PATTERN.test(p.code)) : [];
+  } catch {
+    return [];
+  }
+}
+
+// Pin codes (from storage or a share link) the server still draws; say which it no longer does
+async function pinCodes(entries, where) {
+  const fresh = entries.filter((e) => !state.pins.some((p) => p.code === e.code));
+  const checks = await Promise.allSettled(fresh.map((e) => api(`/codes/${e.code}`)));
+  const failed = [];
+  checks.forEach((check, k) => {
+    if (check.status === "fulfilled") addCodePin(fresh[k].code, fresh[k].label);
+    else failed.push(check.reason.message);
+  });
+  if (failed.length) say(`${failed.length} ${where} could not be shown: ${failed[0]}`);
+  return fresh.length - failed.length;
+}
+
+function restorePins() {
+  return pinCodes(storedPins(), failedWord(storedPins().length, "kept pin"));
+}
+
+function failedWord(n, word) {
+  return n === 1 ? word : `${word}s`;
 }
 
 function removePin(id) {
@@ -449,6 +537,7 @@ function removePin(id) {
   state.pins = state.pins.filter((p) => p.id !== id);
   if (pin && pin.thumb !== $("blend-image").src) release(pin.thumb);
   renderPins();
+  savePins();
 }
 
 function unpinFromList(id) {
@@ -478,27 +567,43 @@ async function copyText(text) {
   return copied;
 }
 
+async function seedLatent(model, seed) {
+  return (await (await api(latentPath(model, seed))).json()).latent;
+}
+
 async function latentOf(pin) {
   // the vector the pinned image was drawn from, truncation included
-  let latent = pin.latent;
-  if (pin.kind === "seed") {
-    const body = await (await api(latentPath(pin.model, pin.seed))).json();
-    latent = body.latent.map((x) => x * pin.truncation);
+  if (pin.kind === "seed") return (await seedLatent(pin.model, pin.seed)).map((x) => x * pin.truncation);
+  if (pin.kind === "latent") return pin.latent.map((x) => x * pin.truncation);
+  const spec = decodeCode(pin.code);
+  if (Object.keys(spec.edits).length) {
+    // the directions' vectors are not public, so an edited latent cannot be rebuilt here
+    throw new ApiError(`#${pin.id} has slider edits: interpolation and blends take avatars without edits.`);
   }
-  return latent;
+  // a variation: its source, then each step child = sqrt(1 - s^2) * parent + s * noise(seed) (gan/codes.py)
+  let z = spec.latent || await seedLatent(pin.model, spec.seed);
+  for (const step of spec.variations) {
+    const noise = await seedLatent(pin.model, step.seed);
+    const keep = Math.sqrt(Math.max(0, 1 - step.strength ** 2));
+    z = z.map((x, i) => keep * x + step.strength * noise[i]);
+  }
+  return z.map((x) => x * spec.truncation);
 }
 
 async function downloadPin(pin, size) {
   let url;
   if (pin.kind === "seed") {
     url = await imageUrl(avatarPath(pin.model, pin.seed, size, pin.truncation));
+  } else if (pin.code) {
+    url = await imageUrl(codePath(pin.model, pin.code, size));
   } else {
     url = await imageUrl("/avatars", postJson(withModel(pin.model, { latents: [pin.latent], size }), "image/png"));
   }
   const link = document.createElement("a");
   link.href = url;
   const release = pin.model && manyReleases() ? `-${pin.model}` : "";
-  link.download = `avatar-${pin.kind === "seed" ? pin.seed : `blend-${pin.id}`}${release}-${size}.png`;
+  const what = { seed: pin.seed, latent: `blend-${pin.id}`, code: `edit-${pin.id}` }[pin.kind];
+  link.download = `avatar-${what}${release}-${size}.png`;
   document.body.append(link);
   link.click();
   link.remove();
@@ -521,9 +626,16 @@ function renderPins() {
     const item = document.createElement("li");
     item.className = "pin";
     item.dataset.pin = String(pin.id);
+    if (pin.code) item.dataset.code = pin.code;
     const img = document.createElement("img");
     img.src = pin.thumb;
     img.alt = `Pinned ${pin.label}`;
+    const view = document.createElement("button");
+    view.type = "button";
+    view.className = "pin-view";
+    view.setAttribute("aria-label", `View #${pin.id} large`);
+    view.append(img);
+    view.addEventListener("click", () => openDetail(pin));
     const body = document.createElement("div");
     const label = document.createElement("div");
     label.className = "label";
@@ -539,15 +651,23 @@ function renderPins() {
     for (const size of [64, 128, 256]) {
       actions.append(actionButton(`${size}px`, `Download #${pin.id} at ${size} pixels`, () => downloadPin(pin, size)));
     }
+    actions.append(actionButton("Edit", `Edit #${pin.id}`, () => openEditor(pin)));
+    if (pin.code) {
+      actions.append(
+        actionButton("Copy URL", `Copy the URL of #${pin.id}`, () => share(avatarUrl(pin), `URL of #${pin.id}`, "pins")),
+        actionButton("<img>", `Copy an img snippet for #${pin.id}`, () => share(snippet(pin), `<img> snippet for #${pin.id}`, "pins")),
+      );
+    }
     const unpin = actionButton("Unpin", `Unpin #${pin.id}`, () => unpinFromList(pin.id));
     unpin.classList.add("unpin");
     actions.append(unpin);
     body.append(label, actions);
-    item.append(img, body);
+    item.append(view, body);
     list.append(item);
   }
   $("pin-count").textContent = String(state.pins.length);
   $("pins-empty").hidden = state.pins.length > 0;
+  $("pin-tools").hidden = state.pins.length === 0;
   refreshPinSelects();
   markTiles();
 }
@@ -701,6 +821,133 @@ async function blendPins() {
   if (note) say(note, "info");
 }
 
+// ------------------------------------------------------------------------------ sharing
+function avatarUrl(pin, size = 256) {
+  return `${location.origin}${codePath(pin.model, pin.code, size)}`;
+}
+
+function escapeAttribute(text) {
+  return text.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
+}
+
+function snippet(pin) {
+  return `<img src="${avatarUrl(pin, 128)}" width="128" height="128" alt="${escapeAttribute(`Avatar: ${pin.label}`)}">`;
+}
+
+function withTimeout(promise, ms) {
+  // a clipboard request the browser never answers must not leave the button hanging
+  return Promise.race([promise, new Promise((resolve) => { setTimeout(() => resolve(false), ms); })]);
+}
+
+// Show the text (so it can be selected by hand where copying is not allowed), then try to copy it
+async function share(text, what, where) {
+  const [box, label, area] = where === "detail"
+    ? [$("detail-text"), $("detail-text-label"), $("detail-text")]
+    : [$("share-box"), $("share-label"), $("share-text")];
+  label.textContent = what;
+  area.value = text;
+  box.hidden = false;
+  label.hidden = false;
+  const copied = await withTimeout(copyText(text).catch(() => false), 1500);
+  if (where === "detail") return; // the dialog covers the toast: the text under the buttons says it
+  say(copied ? `Copied the ${what}.` : `This browser did not allow copying: select the ${what} below.`, "info");
+}
+
+function shareLink() {
+  const codes = state.pins.filter((p) => p.code).map((p) => p.code);
+  if (!codes.length) throw new ApiError("Pin an avatar first: the link carries the pins.");
+  return `${location.origin}${location.pathname}#${state.view ? `${state.view}&` : ""}pins=${codes.join(",")}`;
+}
+
+// ------------------------------------------------------------------------------ the large view
+let detailPin = null;
+
+function openDetail(pin) {
+  if (!pin.code) return;
+  detailPin = pin;
+  $("detail-title").textContent = pin.id ? `#${pin.id} · ${pin.label}` : pin.label;
+  $("detail-image").src = codePath(pin.model, pin.code, 256);
+  $("detail-image").alt = `Avatar: ${pin.label}, 256 pixels`;
+  $("detail-text").hidden = true;
+  $("detail-text-label").hidden = true;
+  $("detail").showModal(); // Escape closes it, and the focus goes back where it was
+}
+
+// ------------------------------------------------------------------------------ exports
+async function pinBytes(pin, size) {
+  const path = pin.code ? codePath(pin.model, pin.code, size) : avatarPath(pin.model, pin.seed, size, pin.truncation);
+  return new Uint8Array(await (await api(path)).arrayBuffer());
+}
+
+function fileName(pin, k) {
+  const slug = pin.label.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 40);
+  return `${String(k + 1).padStart(2, "0")}-${slug || "avatar"}.png`;
+}
+
+function saveBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000); // the download has the bytes by then
+}
+
+function exportedPins() {
+  if (!state.pins.length) throw new ApiError("Pin some avatars first.");
+  return state.pins;
+}
+
+async function downloadZip() {
+  const pins = exportedPins();
+  const files = await Promise.all(pins.map(async (pin, k) => ({ name: fileName(pin, k), data: await pinBytes(pin, EXPORT_SIZE) })));
+  saveBlob(zipBlob(files), "avatars.zip");
+  await showUsage(pins, `${pins.length} avatars of ${EXPORT_SIZE} px, one PNG each`);
+}
+
+async function downloadSprite() {
+  const pins = exportedPins();
+  const columns = Math.min(SPRITE_COLUMNS, pins.length);
+  const rows = Math.ceil(pins.length / columns);
+  const canvas = document.createElement("canvas");
+  canvas.width = columns * EXPORT_SIZE;
+  canvas.height = rows * EXPORT_SIZE;
+  const draw = canvas.getContext("2d");
+  const images = await Promise.all(pins.map(async (pin) => createImageBitmap(new Blob([await pinBytes(pin, EXPORT_SIZE)]))));
+  images.forEach((image, k) => draw.drawImage(image, (k % columns) * EXPORT_SIZE, Math.floor(k / columns) * EXPORT_SIZE));
+  const blob = await new Promise((resolve) => { canvas.toBlob(resolve, "image/png"); });
+  saveBlob(blob, "avatars-sprite.png");
+  await showUsage(pins, `${pins.length} avatars of ${EXPORT_SIZE} px, ${columns} a row, in pin order`);
+}
+
+// What the model cards say about the training data, quoted, so whoever uses the avatars knows
+async function showUsage(pins, what) {
+  const models = [...new Set(pins.map((p) => p.model).filter(Boolean))];
+  const lines = await Promise.all(models.map(async (name) => {
+    const card = await api(`/models/${encodeURIComponent(name)}`).then((r) => r.json()).then((m) => m.card || {})
+      .catch(() => (releaseByName(name) || {}).card || {});
+    return card.data_license
+      ? `Release ${name}'s model card says of its training data: “${card.data_license}”.`
+      : `Release ${name}'s model card states no data licence: ask its owners before you publish these avatars.`;
+  }));
+  const note = $("usage-note");
+  note.textContent = `Downloaded ${what}. ${lines.join(" ")} Check that your use fits.`;
+  note.hidden = false;
+}
+
+function wireSharing() {
+  $("share-pins").addEventListener("click", () => guarded(() => share(shareLink(), "share link", "pins")));
+  $("zip-pins").addEventListener("click", () => guarded(downloadZip));
+  $("sprite-pins").addEventListener("click", () => guarded(downloadSprite));
+  $("detail-close").addEventListener("click", () => $("detail").close());
+  $("detail-url").addEventListener("click", () => guarded(() => share(avatarUrl(detailPin), "URL", "detail")));
+  $("detail-snippet").addEventListener("click", () => guarded(() => share(snippet(detailPin), "<img> snippet", "detail")));
+  // a click on the backdrop (outside the dialog's box) closes it too
+  $("detail").addEventListener("click", (event) => { if (event.target === $("detail")) $("detail").close(); });
+}
+
 // --------------------------------------------------------------------------------- model card
 function duration(seconds) {
   const minutes = Math.round(seconds / 60);
@@ -777,7 +1024,11 @@ function wire() {
   window.addEventListener("popstate", followUrl);
   window.addEventListener("hashchange", followUrl);
   $("grid-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(renderGrid); });
-  $("model").addEventListener("change", () => { fillReleasePickers(); guarded(renderGrid); });
+  $("model").addEventListener("change", () => {
+    fillReleasePickers();
+    guarded(renderGrid);
+    guarded(() => fillHairColors(currentRelease()));
+  });
   $("compare").addEventListener("change", () => guarded(renderGrid));
   $("prev").addEventListener("click", () => guarded(() => shiftPage(-1)));
   $("next").addEventListener("click", () => guarded(() => shiftPage(1)));
@@ -787,20 +1038,28 @@ function wire() {
   });
   $("walk-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(interpolatePins); });
   $("blend-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(blendPins); });
-  $("blend-pin").addEventListener("click", () => {
+  $("blend-pin").addEventListener("click", () => guarded(async () => {
     if (!lastBlend) return;
-    const pin = addPin(lastBlend);
+    const blend = lastBlend;
     lastBlend = null;
+    const pin = addPin({ ...blend, code: await codeOf(blend) });
     say(`Pinned #${pin.id}, ${pin.label}.`, "info");
-  });
+  }));
   for (const select of document.querySelectorAll(".pin-select")) {
     select.addEventListener("change", () => { select.dataset.touched = "1"; });
   }
 }
 
 wire();
+wireSharing();
+initCreator({
+  api, imageUrl, postJson, guarded, say, ApiError, release, prefix, actionButton, addCodePin, openDetail,
+  currentRelease, defaultModel: () => currentRelease() || state.defaultRelease,
+});
 renderPins();
 guarded(async () => {
   await loadReleases();
+  await restorePins();
   await showHashView();
+  await fillHairColors(currentRelease());
 });

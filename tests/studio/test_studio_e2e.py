@@ -6,124 +6,18 @@ Screenshots land in test-artifacts/ (git-ignored) so a person can look at them.
 from __future__ import annotations
 
 import io
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from gan.checkpoint import save_generator
-from gan.releases import publish, set_status
-from tests.conftest import make_generator
-from tests.live_server import live_service
+from tests.studio.helpers import CHROMIUM, open_studio, pins, shoot, sticking_out, wait_for_tiles
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 if not Path(CHROMIUM).exists():
     pytest.skip("needs Debian's chromium (apt-get install chromium)", allow_module_level=True)
-
-
-# what `python -m training export` writes on a card, so the page shows a real one
-CARD = {
-    "name": "studio-test",
-    "recipe": {"preset": "sngan-64", "loss": "hinge"},
-    "data": {"source": "anime-faces-64.zip", "images": 19000, "resolution": 64},
-    "training": {"steps": 12000, "epochs": 20.2, "device": "cpu (2 threads)", "wall_time_s": 6900},
-    "metrics": {"face_rate": 0.412, "real_face_rate": 0.83},
-    "notes": "random weights for the browser tests",
-}
-
-
-@pytest.fixture(scope="module")
-def studio_releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A weights folder with v1 (the default, the card above), v2 (available) and v0 (retired for v1)."""
-    work = tmp_path_factory.mktemp("studio")
-    folder = work / "weights"
-    cards = {
-        "v0": {"name": "studio-old", "notes": "the first try"},
-        "v1": CARD,
-        "v2": {**CARD, "name": "studio-next", "notes": "the upgrade, other random weights"},
-    }
-    for seed, (name, card) in enumerate(cards.items()):
-        checkpoint = work / f"{name}-checkpoint.safetensors"
-        save_generator(make_generator(seed=seed), checkpoint, card=card)
-        publish(folder, name, checkpoint, make_default=name == "v1")
-    set_status(folder, "v0", "retired", successor="v1")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def server(studio_releases: Path) -> Iterator[str]:
-    with live_service(studio_releases, encode_workers="2") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-@pytest.fixture
-def page(browser, server: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
-    page = context.new_page()
-    page.goto(f"{server}/")
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def blank(browser, server: str):
-    """A desktop page that has not opened the studio yet: open it with the view a test needs."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def shoot(page, name: str, full_page: bool = True) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"studio-{name}.png"), full_page=full_page)
-
-
-def sticking_out(page) -> list[str]:
-    """Visible elements that reach past the right edge of their panel (or of the page)."""
-    return page.evaluate(
-        """() => [...document.querySelectorAll('.panel *, .top *')].filter(e => {
-             const r = e.getBoundingClientRect();
-             if (r.width === 0) return false;
-             const box = (e.closest('.panel') || document.documentElement).getBoundingClientRect();
-             return r.right > box.right + 1 || r.left < box.left - 1;
-           }).map(e => e.id || e.className || e.tagName)"""
-    )
-
-
-def decoded_tiles(page) -> int:
-    return page.evaluate(
-        "[...document.querySelectorAll('#grid img')].filter(i => i.complete && i.naturalWidth > 0).length"
-    )
-
-
-def wait_for_tiles(page, count: int) -> None:
-    page.wait_for_function(
-        "n => [...document.querySelectorAll('#grid img')].filter(i => i.complete && i.naturalWidth > 0).length === n",
-        arg=count,
-        timeout=30_000,
-    )
 
 
 def test_grid_shows_the_requested_number_of_images(page) -> None:
@@ -327,16 +221,6 @@ def test_phone_layout(browser, server: str) -> None:
 
 
 # ------------------------------------------------------------------------ issue 15: review defects
-def open_studio(page, server: str, view: str, tiles: int | None = None) -> None:
-    page.goto(f"{server}/#{view}")
-    if tiles is not None:
-        wait_for_tiles(page, tiles)
-
-
-def pins(page):
-    return page.locator("#pins .pin")
-
-
 def pin_first_two(page, server: str) -> None:
     """Open a 4-avatar grid and pin its first two avatars."""
     open_studio(page, server, "seed=0&count=4&size=64", tiles=4)

@@ -1,0 +1,378 @@
+// The creator: edit one avatar with sliders, breed it through variations (with undo), and create
+// characters of a chosen hair colour. Everything it makes is an avatar code, so pins, share links
+// and downloads of its avatars are exact.
+
+import { codePath, decodeCode, editsText, jsonWithSeed } from "./codes.js";
+
+const $ = (id) => document.getElementById(id);
+const PREVIEW_SIZE = 256;
+const CHILD_SIZE = 128;
+const VARIATIONS = 16;
+const DEBOUNCE_MS = 200; // a slider sends many inputs per second; draw once the hand rests
+const GROUPS = [
+  ["attribute", "Attributes"],
+  ["hair_color", "Hair colour"],
+  ["explore", "Explore"],
+];
+
+let ctx = null; // what the studio lends: api, imageUrl, postJson, guarded, say, ApiError, release, addCodePin ...
+const directionsOf = new Map(); // release -> promise of GET /models/{release}/directions
+const editor = {
+  model: null,
+  avatar: null, // {seed | latent | code, truncation, edits, locked, label}
+  code: null, // the current avatar's code, once asked for (dropped when a slider moves)
+  codeKey: "",
+  history: [], // earlier avatars, each with the variations grid it was left from
+  requestSeed: 0,
+  renders: 0,
+  timer: 0,
+};
+
+// ------------------------------------------------------------------------------------ directions
+export function directions(model) {
+  if (!directionsOf.has(model)) {
+    const load = ctx.api(`/models/${encodeURIComponent(model)}/directions`).then((r) => r.json())
+      .catch((error) => {
+        directionsOf.delete(model); // a failure is not remembered: the next try asks again
+        if (error.status === 404) return { directions: [], hair_colors: [] }; // an older server
+        throw error;
+      });
+    directionsOf.set(model, load);
+  }
+  return directionsOf.get(model);
+}
+
+// "hair_lightness" -> "hair lightness"; "hair_blonde" (a hair colour) -> "blonde"; "explore_0" -> "explore 1"
+export function directionLabel(direction) {
+  const name = direction.name;
+  if (direction.kind === "hair_color") return name.replace(/^hair_/, "").replace(/_/g, " ");
+  const explore = /^explore_(\d+)$/.exec(name);
+  if (explore) return `explore ${Number(explore[1]) + 1}`;
+  return name.replace(/_/g, " ");
+}
+
+function step(direction) {
+  const [low, high] = direction.range;
+  return (high - low) / 60 >= 0.1 ? 0.1 : 0.05;
+}
+
+function sliderRow(direction, value) {
+  // the value is beside the label, not in it, so the slider's accessible name is just its words
+  const row = document.createElement("div");
+  row.className = "slider";
+  const input = document.createElement("input");
+  input.id = `slider-${direction.name}`;
+  const name = document.createElement("label");
+  name.htmlFor = input.id;
+  name.textContent = directionLabel(direction);
+  const shown = document.createElement("output");
+  shown.className = "value";
+  shown.htmlFor = input.id;
+  Object.assign(input, { type: "range", min: direction.range[0], max: direction.range[1], step: step(direction) });
+  input.value = String(value);
+  input.dataset.direction = direction.name;
+  if (direction.note) input.title = direction.note;
+  shown.textContent = Number(input.value).toFixed(2);
+  input.addEventListener("input", () => {
+    shown.textContent = Number(input.value).toFixed(2);
+    slidersMoved();
+  });
+  row.append(name, shown, input);
+  return row;
+}
+
+async function showSliders() {
+  const found = await directions(editor.model);
+  const box = $("sliders");
+  box.replaceChildren();
+  const note = $("sliders-note");
+  note.hidden = true;
+  if (!found.directions.length) {
+    note.textContent = `Release ${editor.model} has no directions yet, so there are no sliders.`;
+    note.hidden = false;
+    return;
+  }
+  for (const [kind, title] of GROUPS) {
+    const group = found.directions.filter((d) => d.kind === kind);
+    if (!group.length) continue;
+    const set = document.createElement("fieldset");
+    set.className = "slider-group";
+    set.disabled = editor.avatar.locked;
+    const legend = document.createElement("legend");
+    legend.textContent = title;
+    set.append(legend, ...group.map((d) => sliderRow(d, editor.avatar.edits[d.name] ?? 0)));
+    box.append(set);
+  }
+  if (editor.avatar.locked) {
+    // POST /codes takes a seed or a latent, not a code: a variation's edits cannot be changed (yet)
+    note.textContent = "This is a variation: it keeps the sliders of the avatar it came from. "
+      + "Undo back to the start to change them, then make variations again.";
+    note.hidden = false;
+  }
+  $("editor-reset").disabled = editor.avatar.locked;
+}
+
+function readSliders() {
+  const edits = {};
+  for (const input of document.querySelectorAll("#sliders input[type=range]")) {
+    const value = Number(Number(input.value).toFixed(2)); // 0.30000000000000004 -> 0.3
+    if (value !== 0) edits[input.dataset.direction] = value;
+  }
+  return edits;
+}
+
+function slidersMoved() {
+  editor.avatar = { ...editor.avatar, edits: readSliders() };
+  editor.code = null;
+  clearTimeout(editor.timer);
+  editor.timer = setTimeout(() => ctx.guarded(showPreview), DEBOUNCE_MS);
+}
+
+// ---------------------------------------------------------------------------------- the avatar
+function seedBody(avatar) {
+  const body = { model: editor.model, truncation: avatar.truncation, edits: avatar.edits };
+  return avatar.latent ? { ...body, latent: avatar.latent } : body;
+}
+
+// The current avatar's code: its own, or POST /codes for a seed or latent with the sliders' edits
+export async function currentCode() {
+  const avatar = editor.avatar;
+  if (avatar.code) return avatar.code;
+  const key = JSON.stringify([editor.model, avatar.seed, avatar.latent, avatar.truncation, avatar.edits]);
+  if (editor.code && editor.codeKey === key) return editor.code;
+  const body = avatar.seed !== undefined && avatar.seed !== null
+    ? jsonWithSeed(seedBody(avatar), avatar.seed)
+    : JSON.stringify(seedBody(avatar));
+  const options = { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body };
+  const { code } = await (await ctx.api("/codes", options)).json();
+  editor.code = code;
+  editor.codeKey = key;
+  return code;
+}
+
+async function previewPath() {
+  const avatar = editor.avatar;
+  if (avatar.seed !== undefined && avatar.seed !== null && !avatar.code) {
+    // a seed draws straight from its URL, edits in the query: no code needed until one is kept
+    const edits = editsText(avatar.edits);
+    return `${ctx.prefix(editor.model)}/avatars/${avatar.seed}.png?size=${PREVIEW_SIZE}`
+      + `&truncation=${avatar.truncation}${edits ? `&edits=${edits}` : ""}`;
+  }
+  return codePath(editor.model, await currentCode(), PREVIEW_SIZE);
+}
+
+async function showPreview() {
+  const render = ++editor.renders;
+  const img = $("editor-preview");
+  img.setAttribute("aria-busy", "true");
+  const path = await previewPath();
+  img.dataset.path = path;
+  const url = await ctx.imageUrl(path);
+  if (render !== editor.renders) { ctx.release(url); return; } // a slider moved again meanwhile
+  ctx.release(img.src);
+  img.src = url;
+  img.dataset.shown = path; // what the image on screen is of (the tests wait on it)
+  img.removeAttribute("aria-busy");
+  const edits = Object.keys(editor.avatar.edits).length;
+  img.alt = `${editor.avatar.label}${edits ? `, ${edits} edit${edits === 1 ? "" : "s"}` : ""}`;
+}
+
+// An avatar as the editor holds it, from a code: a plain seed or latent with edits stays editable;
+// a variation is known only by its code, and keeps its edits
+export function avatarFromCode(code, label) {
+  const spec = decodeCode(code);
+  const base = { truncation: spec.truncation, edits: spec.edits, label };
+  if (spec.variations.length) return { ...base, code, locked: true };
+  return spec.seed !== null ? { ...base, seed: spec.seed, locked: false } : { ...base, latent: spec.latent, locked: false };
+}
+
+function describe(avatar) {
+  const psi = avatar.truncation < 1 ? ` at truncation ${avatar.truncation}` : "";
+  return `${avatar.label}${psi} · release ${editor.model}`;
+}
+
+// ------------------------------------------------------------------------------- open / close
+// pin: a studio pin ({model, kind, seed, latent, truncation, code, label}) or {model, code, label}
+export async function openEditor(pin) {
+  editor.model = pin.model || (await ctx.defaultModel());
+  if (pin.kind === "seed") editor.avatar = { seed: pin.seed, truncation: pin.truncation, edits: {}, locked: false, label: pin.label };
+  else if (pin.kind === "latent") editor.avatar = { latent: pin.latent, truncation: 1, edits: {}, locked: false, label: pin.label };
+  else editor.avatar = avatarFromCode(pin.code, pin.label);
+  editor.code = null;
+  editor.history = [];
+  editor.requestSeed = 0;
+  $("variations").replaceChildren();
+  $("editor").hidden = false;
+  $("editor-title").textContent = `Edit ${pin.label}`;
+  await showAvatar();
+  $("editor").scrollIntoView({ block: "start" });
+  $("editor-title").focus({ preventScroll: true });
+}
+
+async function showAvatar() {
+  $("editor-source").textContent = describe(editor.avatar);
+  $("editor-undo").disabled = editor.history.length === 0;
+  $("editor-undo").textContent = editor.history.length ? `Undo (${editor.history.length})` : "Undo";
+  showHistory();
+  await Promise.all([showSliders(), showPreview()]);
+}
+
+function closeEditor() {
+  clearTimeout(editor.timer);
+  editor.renders += 1;
+  $("editor").hidden = true;
+}
+
+// ------------------------------------------------------------------------------- variations
+function strength() {
+  return Number(Number($("strength").value).toFixed(2));
+}
+
+async function showVariations() {
+  const grid = $("variations");
+  grid.setAttribute("aria-busy", "true");
+  const of = await currentCode();
+  const body = { model: editor.model, of, n: VARIATIONS, strength: strength(), seed: editor.requestSeed, size: CHILD_SIZE };
+  const answer = await (await ctx.api("/variations", ctx.postJson(body))).json();
+  grid.replaceChildren(...answer.variations.map((child) => childTile(child)));
+  grid.dataset.parent = answer.parent;
+  grid.dataset.seed = String(answer.seed);
+  grid.setAttribute("aria-busy", "false");
+}
+
+function childTile(child) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "tile child";
+  button.dataset.code = child.code;
+  button.setAttribute("aria-label", `Variation ${child.index + 1}: go on from it`);
+  const img = document.createElement("img");
+  img.src = child.url; // an immutable code URL: the browser may keep it
+  img.alt = "";
+  img.width = CHILD_SIZE;
+  img.height = CHILD_SIZE;
+  img.addEventListener("error", () => ctx.say(`Variation ${child.index + 1} could not be drawn.`));
+  button.append(img);
+  button.addEventListener("click", () => ctx.guarded(() => pickChild(child)));
+  return button;
+}
+
+async function pickChild(child) {
+  editor.history.push({ avatar: editor.avatar, code: await currentCode(), requestSeed: editor.requestSeed, strength: strength() });
+  const label = `variation ${editor.history.length} of ${editor.history[0].avatar.label}`;
+  editor.avatar = avatarFromCode(child.code, label);
+  editor.requestSeed = 0;
+  await Promise.all([showAvatar(), showVariations()]); // go on from it: its own children at once
+  ctx.say(`Picked variation ${child.index + 1}. Undo steps back.`, "info");
+}
+
+async function undo() {
+  const last = editor.history.pop();
+  if (!last) return;
+  editor.avatar = last.avatar;
+  editor.code = last.code;
+  editor.codeKey = last.avatar.code ? "" : JSON.stringify([editor.model, last.avatar.seed, last.avatar.latent,
+    last.avatar.truncation, last.avatar.edits]);
+  editor.requestSeed = last.requestSeed;
+  $("strength").value = String(last.strength);
+  $("strength-value").textContent = last.strength.toFixed(2);
+  await Promise.all([showAvatar(), showVariations()]); // the grid it was picked from, as it was
+}
+
+function showHistory() {
+  const list = $("editor-history");
+  list.replaceChildren();
+  for (const [k, step] of editor.history.entries()) {
+    const item = document.createElement("li");
+    const img = document.createElement("img");
+    img.src = codePath(editor.model, step.code, 64);
+    img.alt = k === 0 ? "Start" : `Step ${k}`;
+    img.width = 48;
+    img.height = 48;
+    item.append(img);
+    list.append(item);
+  }
+  list.hidden = editor.history.length === 0;
+}
+
+// ------------------------------------------------------------------------- character creation
+export async function fillHairColors(model) {
+  const found = model ? await directions(model) : { hair_colors: [] };
+  const select = $("hair-color");
+  const previous = select.value;
+  select.replaceChildren(...found.hair_colors.map((color) => new Option(color, color)));
+  if (found.hair_colors.includes(previous)) select.value = previous;
+  const none = found.hair_colors.length === 0;
+  $("create-unavailable").hidden = !none;
+  $("create").disabled = none;
+}
+
+function readPlayerIds() {
+  const ids = $("player-ids").value.split(",").map((id) => id.trim()).filter(Boolean);
+  if (!ids.length) throw new ctx.ApiError("Enter a player id, such as player-1.", "player-ids");
+  if (ids.length > 16) throw new ctx.ApiError("Create at most 16 characters at a time.", "player-ids");
+  return ids;
+}
+
+async function createCharacters() {
+  const model = ctx.currentRelease();
+  const ids = readPlayerIds();
+  const hair = $("hair-color").value;
+  if (!hair) throw new ctx.ApiError("This release offers no hair colours.", "hair-color");
+  const body = { ...(model ? { model } : {}), player_ids: ids, hair_color: hair, size: 128 };
+  const answer = await (await ctx.api("/avatars", ctx.postJson(body))).json();
+  const list = $("created");
+  list.replaceChildren(...answer.avatars.map((item) => createdItem(answer.model || model, item, hair)));
+}
+
+function createdItem(model, item, hair) {
+  const row = document.createElement("li");
+  row.className = "pin created-item";
+  const img = document.createElement("img");
+  img.src = `data:image/png;base64,${item.png_base64}`;
+  img.alt = `${item.player_id} with ${hair} hair`;
+  img.width = 64;
+  img.height = 64;
+  const body = document.createElement("div");
+  const label = document.createElement("div");
+  label.className = "label";
+  label.textContent = `${item.player_id} · ${hair}${item.hair_color_matched === false ? " (closest found)" : ""}`;
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  const name = `${item.player_id} (${hair})`;
+  actions.append(
+    ctx.actionButton("Pin", `Pin ${item.player_id}`, () => ctx.addCodePin(item.code, name)),
+    ctx.actionButton("Edit", `Edit ${item.player_id}`, () => openEditor({ model, code: item.code, label: name })),
+  );
+  body.append(label, actions);
+  row.append(img, body);
+  return row;
+}
+
+// ---------------------------------------------------------------------------------- wiring
+export function initCreator(studio) {
+  ctx = studio;
+  $("editor-close").addEventListener("click", closeEditor);
+  $("editor-undo").addEventListener("click", () => ctx.guarded(undo));
+  $("editor-reset").addEventListener("click", () => {
+    for (const input of document.querySelectorAll("#sliders input[type=range]")) {
+      input.value = "0";
+      input.dispatchEvent(new Event("input"));
+    }
+  });
+  $("editor-pin").addEventListener("click", () => ctx.guarded(async () => {
+    const pin = await ctx.addCodePin(await currentCode()); // labelled by what its code says
+    ctx.say(`Pinned #${pin.id}, ${pin.label}.`, "info");
+  }));
+  $("editor-detail").addEventListener("click", () => ctx.guarded(async () => {
+    ctx.openDetail({ model: editor.model, code: await currentCode(), label: editor.avatar.label });
+  }));
+  $("strength").addEventListener("input", () => { $("strength-value").textContent = strength().toFixed(2); });
+  $("variations-form").addEventListener("submit", (event) => { event.preventDefault(); ctx.guarded(showVariations); });
+  $("variations-new").addEventListener("click", () => {
+    editor.requestSeed += 1; // a new request seed: other children of the same parent
+    ctx.guarded(showVariations);
+  });
+  $("create-form").addEventListener("submit", (event) => { event.preventDefault(); ctx.guarded(createCharacters); });
+}
+

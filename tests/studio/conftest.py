@@ -1,0 +1,71 @@
+"""The studio's browser fixtures: one live service over three tiny releases, one Chromium, fresh pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gan.checkpoint import save_generator
+from gan.releases import publish, set_status
+from tests.conftest import make_generator, publish_with_directions
+from tests.live_server import live_service
+from tests.studio.helpers import CARD, CHROMIUM, CHROMIUM_ARGS, DATA_LICENSE
+
+
+@pytest.fixture(scope="session")
+def studio_releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights folder with v1 (the default, the card above, with directions), v2 (available, no
+    directions and no data licence on its card) and v0 (retired for v1)."""
+    work = tmp_path_factory.mktemp("studio")
+    folder = work / "weights"
+    cards = {
+        "v0": {"name": "studio-old", "notes": "the first try"},
+        "v1": {**CARD, "data_license": DATA_LICENSE},
+        "v2": {**CARD, "name": "studio-next", "notes": "the upgrade, other random weights"},
+    }
+    for seed, (name, card) in enumerate(cards.items()):
+        checkpoint = work / f"{name}-checkpoint.safetensors"
+        save_generator(make_generator(seed=seed), checkpoint, card=card)
+        if name == "v1":  # the default release has sliders and hair colours; v2 shows a release without
+            publish_with_directions(folder, name, checkpoint, make_default=True)
+        else:
+            publish(folder, name, checkpoint)
+    set_status(folder, "v0", "retired", successor="v1")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def server(studio_releases: Path) -> Iterator[str]:
+    with live_service(studio_releases, encode_workers="2") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright  # the test modules skip when it is missing
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser, server: str):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+    page = context.new_page()
+    page.goto(f"{server}/")
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def blank(browser, server: str):
+    """A desktop page that has not opened the studio yet: open it with the view a test needs."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    page = context.new_page()
+    yield page
+    context.close()

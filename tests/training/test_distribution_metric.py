@@ -13,12 +13,25 @@ import torch
 
 from training.metrics import distribution as dist
 from training.metrics import encoder as enc
-from training.metrics.check import VARIANTS, blur_to, gaussian_noise, jpeg, markdown_table, repeat_faces, run_check
+from training.metrics.check import (
+    RANK_TIERS,
+    VARIANTS,
+    blur_to,
+    gaussian_noise,
+    jpeg,
+    markdown_table,
+    ranks_in_order,
+    repeat_faces,
+    run_check,
+)
 from training.metrics.encoder import EncoderError, EncoderRecipe, get_encoder, split_real, train_encoder
 from training.metrics.fid import frechet_distance as fidelity_frechet_distance
 
-# a few seconds of training on one thread: enough to separate faces from noise
-TINY_RECIPE = EncoderRecipe(channels=(8, 16, 16, 16), projection_dim=16, steps=25, batch_size=32, holdout=48)
+# a few seconds of training on one thread: enough to separate faces from noise; a 64-bin palette, as
+# 48 faces cannot fill the covariance of 512 bins
+TINY_RECIPE = EncoderRecipe(
+    channels=(8, 16, 16, 16), projection_dim=16, steps=25, batch_size=32, holdout=48, palette_levels=4
+)
 
 
 def synthetic_faces(count: int, seed: int = 0, side: int = 64) -> torch.Tensor:
@@ -187,6 +200,33 @@ def test_augmented_views_keep_pixels_and_move_them() -> None:
         assert set(view[seen].unique().tolist()) <= set(face.unique().tolist())
 
 
+def test_colour_palette_is_the_square_root_of_the_colour_histogram() -> None:
+    image = torch.zeros(1, 3, 4, 4, dtype=torch.uint8)
+    image[0, 0, :2] = 255  # top half pure red (bin 7, 0, 0), bottom half black (bin 0, 0, 0)
+    image[0, :, 3, 3] = 40  # one dark grey pixel: bin (1, 1, 1)
+    palette = enc.colour_palette(image, 8)[0]
+    expected = torch.zeros(512, dtype=torch.float64)
+    expected[7 * 64], expected[0], expected[1 * 64 + 1 * 8 + 1] = 0.5**0.5, (7 / 16) ** 0.5, (1 / 16) ** 0.5
+    torch.testing.assert_close(palette, expected)
+    faces = synthetic_faces(6)
+    palettes = enc.colour_palette(faces, 8)
+    torch.testing.assert_close(palettes.norm(dim=1), torch.ones(6, dtype=torch.float64))  # unit vectors
+    # a property of the colours alone: mirrored and shifted faces have the same palette
+    torch.testing.assert_close(enc.colour_palette(faces.flip(3).roll(5, dims=2), 8), palettes)
+
+
+def test_each_feature_family_has_unit_variance_on_the_training_faces(faces: torch.Tensor) -> None:
+    recipe = EncoderRecipe(channels=(4, 8, 8, 8), projection_dim=8, steps=2, batch_size=16, holdout=24)
+    encoder = train_encoder(faces[:60], recipe)
+    features = enc.extract_features(encoder, faces[:60])
+    assert features.shape == (60, 8 + 512) and encoder.feature_dim == 520 and encoder.content_dim == 8
+    assert float(features[:, :8].var(dim=0).sum()) == pytest.approx(1.0)
+    assert float(features[:, 8:].var(dim=0).sum()) == pytest.approx(1.0)
+    without = EncoderRecipe(channels=(4, 8, 8, 8), projection_dim=8, steps=2, batch_size=16, palette_levels=0)
+    assert enc.extract_features(train_encoder(faces[:60], without), faces[:60]).shape == (60, 8)
+    assert recipe.key() != without.key()
+
+
 def test_two_trainings_give_identical_encoder_bytes(faces: torch.Tensor, tmp_path: Path) -> None:
     recipe = EncoderRecipe(channels=(4, 8, 8, 8), projection_dim=8, steps=3, batch_size=16, holdout=24)
     torch.set_num_threads(2)  # the encoder must not depend on the caller's thread count
@@ -266,6 +306,20 @@ def test_degradations_are_pure_and_keep_the_shape(faces: torch.Tensor) -> None:
     assert (jpeg(x, 8).float() - x.float()).abs().mean() > 1
     assert len(torch.unique(repeat_faces(x, 4), dim=0)) == 4
     assert torch.equal(gaussian_noise(x), gaussian_noise(x))
+    assert set(RANK_TIERS) <= set(VARIANTS)
+
+
+def test_ranking_is_by_tiers() -> None:
+    def rows(**fd: float) -> list[dict[str, object]]:
+        names = dict(zip(["real", "b32", "b16", "jpeg", "few", "uni", "gauss"], RANK_TIERS, strict=True))
+        return [{"variant": names[k], "ssl_fd": v} for k, v in fd.items()] + [
+            {"variant": "JPEG quality 10 (not ranked)", "ssl_fd": 0.0}  # outside the ranking
+        ]
+
+    good = {"real": 0.0, "b32": 1.0, "b16": 2.0, "jpeg": 3.0, "few": 4.0}
+    assert ranks_in_order(rows(**good, uni=6.0, gauss=5.0))  # the two noises in either order
+    assert not ranks_in_order(rows(**good | {"jpeg": 1.5}, uni=6.0, gauss=5.0))
+    assert not ranks_in_order(rows(**good, uni=6.0, gauss=3.5))  # a noise below the collapse
 
 
 def test_clean_faces_score_better_than_degraded_ones(reference: dist.DistributionReference) -> None:
@@ -273,11 +327,30 @@ def test_clean_faces_score_better_than_degraded_ones(reference: dist.Distributio
     clean = reference.score(check, kid_subsets=10)
     noisy = reference.score(gaussian_noise(check), kid_subsets=10)
     collapsed = reference.score(repeat_faces(check, 2), kid_subsets=10)
-    assert clean["ssl_fd"] * 5 < noisy["ssl_fd"] and clean["ssl_kid"] < noisy["ssl_kid"]
+    # 48 faces against 48: the palette's share of FD is mostly sampling noise, the content's is not
+    assert clean["ssl_fd"] * 3 < noisy["ssl_fd"] and clean["ssl_kid"] < noisy["ssl_kid"]
+    assert clean["ssl_fd_content"] * 5 < noisy["ssl_fd_content"] and clean["ssl_fd_palette"] < noisy["ssl_fd_palette"]
     assert clean["recall"] > 0.5 > noisy["recall"]
     # two real faces repeated: the real set is not covered (recall), and FD sees the lost variety
     assert collapsed["recall"] < 0.1 and clean["ssl_fd"] < collapsed["ssl_fd"]
     assert clean["encoder_version"] == enc.ENCODER_VERSION and clean["encoder_id"] == reference.encoder_id
+
+
+def test_the_palette_term_sees_colour_damage(reference: dist.DistributionReference) -> None:
+    check = reference.check_images
+    clean = reference.score(check, kid_subsets=10)
+    compressed = reference.score(jpeg(check, 5), kid_subsets=10)
+    # JPEG mixes the flat colours of the cartoon faces into new ones; the palette term rises
+    assert compressed["ssl_fd_palette"] > clean["ssl_fd_palette"] and compressed["ssl_fd"] > clean["ssl_fd"]
+    cast = check.clone()
+    cast[:, 0] = (cast[:, 0].int() + 96).clamp(max=255).to(torch.uint8)  # a red cast: every colour moves
+    assert reference.score(cast, kid_subsets=10)["ssl_fd_palette"] > 1.3 * clean["ssl_fd_palette"]
+    # the family terms are the FDs of the two blocks of the joint features
+    features = reference.features(check)
+    split = reference.cached.encoder.content_dim
+    mu, sigma = dist.feature_statistics(features[:, :split])
+    mu_r, sigma_r = dist.feature_statistics(reference.reference[:, :split])
+    assert clean["ssl_fd_content"] == pytest.approx(dist.frechet_distance(mu, sigma, mu_r, sigma_r))
 
 
 def test_training_faces_are_flagged_as_copies(faces: torch.Tensor, reference: dist.DistributionReference) -> None:

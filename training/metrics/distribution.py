@@ -5,6 +5,11 @@ statistics (`feature_statistics`, `nearest_distances`, `knn_radii`) -> metric (`
 `kernel_distance`, `precision_recall`, `copy_shares`). `DistributionReference` wires them for one
 data set: it holds the real reference features once, and scores any set of generated images.
 
+- The features are two families side by side (see `encoder`): the encoder's content features and
+  each image's colour palette, each scaled to unit total variance on the training faces. `ssl_fd`
+  is the Fréchet distance of the joint features; `ssl_fd_content` and `ssl_fd_palette` are the FDs
+  of each family alone, reported so that a change can be traced to what moved (they do not sum to
+  `ssl_fd` exactly: the joint FD also compares the covariance between the families).
 - FD (Heusel et al. 2017) and KID (Binkowski et al. 2018, cubic polynomial kernel, unbiased MMD²
   averaged over subsets) read fidelity and variety together as one distance; lower is better.
 - Precision and recall (Kynkäänniemi et al. 2019, arXiv:1904.06991) read them apart: precision is
@@ -41,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 # metric keys, as they appear in metrics.json, metrics.jsonl and model cards
 KEY_FD = "ssl_fd"
+KEY_FD_CONTENT = "ssl_fd_content"
+KEY_FD_PALETTE = "ssl_fd_palette"
 KEY_KID = "ssl_kid"
 KEY_KID_STD = "ssl_kid_std"
 KEY_PRECISION = "precision"
@@ -195,16 +202,23 @@ class DistributionReference:
         return score_features(self, self.features(images), k=k, kid_subsets=kid_subsets)
 
 
+def _block_fd(mu_g: np.ndarray, sigma_g: np.ndarray, mu_r: np.ndarray, sigma_r: np.ndarray, block: slice) -> float:
+    return frechet_distance(mu_g[block], sigma_g[block, block], mu_r[block], sigma_r[block, block])
+
+
 def score_features(
     ref: DistributionReference, features: np.ndarray, k: int = NEAREST_K, kid_subsets: int = KID_SUBSETS
 ) -> dict[str, Any]:
     mu_g, sigma_g = feature_statistics(features)
     mu_r, sigma_r = feature_statistics(ref.reference)
+    split = ref.cached.encoder.content_dim
     kid, kid_std = kernel_distance(features, ref.reference, subsets=kid_subsets)
     precision, recall = precision_recall(ref.reference, features, k)
     copies = copy_shares(nearest_distances(features, ref.train), ref.reference_nn)
     return {
         KEY_FD: frechet_distance(mu_g, sigma_g, mu_r, sigma_r),
+        KEY_FD_CONTENT: _block_fd(mu_g, sigma_g, mu_r, sigma_r, slice(0, split)),
+        KEY_FD_PALETTE: _block_fd(mu_g, sigma_g, mu_r, sigma_r, slice(split, None)) if split < len(mu_r) else 0.0,
         KEY_KID: kid,
         KEY_KID_STD: kid_std,
         KEY_PRECISION: precision,

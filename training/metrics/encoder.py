@@ -14,6 +14,15 @@ reason the augmentations are only those that keep an image's quality: integer sh
 resampling, hence no blur), mirroring and a cut-out square. There is no colour jitter, blur or
 noise augmentation, which would teach the encoder to ignore exactly what the metric measures.
 
+The palette (v2): telling faces apart needs *which* colours a face has, not how faithfully they
+are reproduced, so v1 barely saw colour damage: JPEG at quality 8 kept the line work the encoder
+keys on and scored better than a 32 px blur. The metric's features are therefore two families side
+by side: the encoder's 128 content features, and each image's colour palette, its histogram over
+8 levels per RGB channel (512 bins) square-rooted so that Euclidean distance is the Hellinger
+distance between histograms. The palette is invariant to the encoder's shifts and mirroring and
+sees colour fidelity directly. Each family is scaled to unit total variance on the training
+faces (the scales are buffers saved with the encoder), so neither dominates by its units.
+
 Determinism and versioning: the encoder is a pure function of (recipe, data). The recipe is
 `EncoderRecipe` plus `ENCODER_VERSION`; the data enters by the hash of its decoded pixels. Training
 runs on one CPU thread from fixed seeds, so the same data gives the same encoder bytes on the
@@ -45,9 +54,9 @@ from training.metrics.face_detection import MetricUnavailable
 
 logger = logging.getLogger(__name__)
 
-# Bump whenever the architecture, augmentations, loss, split or training schedule change: numbers
-# of different encoder versions are not comparable.
-ENCODER_VERSION = "ssl-contrastive-v1"
+# Bump whenever the architecture, augmentations, loss, split, training schedule or the feature families
+# change: numbers of different encoder versions are not comparable. v2: the colour-palette family.
+ENCODER_VERSION = "ssl-contrastive-v2"
 ENCODER_CACHE_ENV = "AVATARS_ENCODER_CACHE"
 DEFAULT_CACHE = Path("~/.cache/anime-avatars/encoders")
 FORMAT = "anime-avatars/feature-encoder"
@@ -70,6 +79,7 @@ class EncoderRecipe:
     temperature: float = 0.2
     max_shift: int = 6  # pixels of integer translation per view
     cutout: int = 20  # side of the square cut out of each view (0: none)
+    palette_levels: int = 8  # colour-palette features: levels per RGB channel (levels³ bins; 0: none)
     holdout: int = 2000  # real faces held back per held-out set (reference and check), see `split_real`
     seed: int = 0
 
@@ -114,8 +124,24 @@ def data_hash(images: torch.Tensor) -> str:
 
 
 # -------------------------------------------------------------------------------------- network
+def colour_palette(images: torch.Tensor, levels: int) -> torch.Tensor:
+    """uint8 N x 3 x R x R -> N x levels³: the square root of each image's colour histogram.
+
+    sqrt turns histograms into unit vectors whose Euclidean distances are Hellinger distances, so a
+    colour that fills a tenth of a face counts for more than its share of pixels against a big one.
+    """
+    n = len(images)
+    q = images.long().mul(levels).div(256, rounding_mode="floor")
+    bins = ((q[:, 0] * levels + q[:, 1]) * levels + q[:, 2]).reshape(n, -1)
+    counts = torch.zeros(n, levels**3, dtype=torch.float64).scatter_add_(
+        1, bins, torch.ones(bins.shape, dtype=torch.float64)
+    )
+    return counts.div(max(bins.shape[1], 1)).sqrt()
+
+
 class FeatureEncoder(nn.Module):
-    """uint8-range images -> N x channels[-1] features (global average of the last 4x4 map)."""
+    """uint8-range images -> features: the global average of the last 4x4 map (`forward`, what the
+    contrastive loss trains), beside the colour palette (`metric_features`, what the metric reads)."""
 
     def __init__(self, recipe: EncoderRecipe) -> None:
         super().__init__()
@@ -128,10 +154,22 @@ class FeatureEncoder(nn.Module):
         self.head = nn.Sequential(  # SimCLR projection head: trained with the loss, not used by the metric
             nn.Linear(width, width), nn.ReLU(), nn.Linear(width, recipe.projection_dim)
         )
-        self.feature_dim = width
+        self.content_dim = width
+        self.palette_levels = recipe.palette_levels
+        self.feature_dim = width + recipe.palette_levels**3
+        # each family's scale: 1 / sqrt(total variance on the training faces), set by `calibrate`
+        self.register_buffer("content_scale", torch.ones((), dtype=torch.float64))
+        self.register_buffer("palette_scale", torch.ones((), dtype=torch.float64))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x).mean(dim=(2, 3))
+
+    def metric_features(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 N x 3 x R x R -> float64 N x feature_dim: scaled content features, then the scaled palette."""
+        content = self(_to_input(images)).double() * self.content_scale
+        if not self.palette_levels:
+            return content
+        return torch.cat([content, colour_palette(images, self.palette_levels) * self.palette_scale], dim=1)
 
 
 def _to_input(images: torch.Tensor) -> torch.Tensor:
@@ -140,10 +178,27 @@ def _to_input(images: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def extract_features(encoder: FeatureEncoder, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """uint8 N x 3 x R x R -> float64 N x D features (encoder in eval mode, CPU)."""
+    """uint8 N x 3 x R x R -> float64 N x D metric features (encoder in eval mode, CPU)."""
     encoder.eval()
-    out = [encoder(_to_input(chunk)).double() for chunk in images.split(batch_size)]
+    out = [encoder.metric_features(chunk) for chunk in images.split(batch_size)]
     return torch.cat(out) if out else torch.zeros(0, encoder.feature_dim, dtype=torch.float64)
+
+
+def _total_variance(features: torch.Tensor) -> float:
+    return float(features.var(dim=0).sum()) if len(features) > 1 else 0.0
+
+
+@torch.no_grad()
+def calibrate(encoder: FeatureEncoder, images: torch.Tensor) -> FeatureEncoder:
+    """Scale each feature family to unit total variance (trace of its covariance) on `images`."""
+    encoder.content_scale.fill_(1.0)
+    encoder.palette_scale.fill_(1.0)
+    features = extract_features(encoder, images)
+    content, palette = features[:, : encoder.content_dim], features[:, encoder.content_dim :]
+    for buffer, family in ((encoder.content_scale, content), (encoder.palette_scale, palette)):
+        variance = _total_variance(family) if family.shape[1] else 0.0
+        buffer.fill_(variance**-0.5 if variance > 0 else 1.0)
+    return encoder
 
 
 # --------------------------------------------------------------------------------- augmentation
@@ -225,7 +280,9 @@ def train_encoder(images: torch.Tensor, recipe: EncoderRecipe) -> FeatureEncoder
                     loss.item(),
                     time.monotonic() - start,
                 )
-    return encoder.eval().requires_grad_(False)
+        encoder = encoder.eval().requires_grad_(False)
+        calibrate(encoder, images)
+    return encoder
 
 
 # ----------------------------------------------------------------------------------- the cache

@@ -19,8 +19,9 @@ let ctx = null; // what the studio lends: api, imageUrl, postJson, guarded, say,
 const directionsOf = new Map(); // release -> promise of GET /models/{release}/directions
 const editor = {
   model: null,
-  avatar: null, // {seed | latent | code, truncation, edits, locked, label}
+  avatar: null, // {seed | latent | code (a base, with its own edits as baseEdits), truncation, edits, label}
   code: null, // the current avatar's code, once asked for (dropped when a slider moves)
+  codeUrl: null, // and its URL, where POST /codes answered it
   codeKey: "",
   history: [], // earlier avatars, each with the variations grid it was left from
   requestSeed: 0,
@@ -97,19 +98,11 @@ async function showSliders() {
     if (!group.length) continue;
     const set = document.createElement("fieldset");
     set.className = "slider-group";
-    set.disabled = editor.avatar.locked;
     const legend = document.createElement("legend");
     legend.textContent = title;
     set.append(legend, ...group.map((d) => sliderRow(d, editor.avatar.edits[d.name] ?? 0)));
     box.append(set);
   }
-  if (editor.avatar.locked) {
-    // POST /codes takes a seed or a latent, not a code: a variation's edits cannot be changed (yet)
-    note.textContent = "This is a variation: it keeps the sliders of the avatar it came from. "
-      + "Undo back to the start to change them, then make variations again.";
-    note.hidden = false;
-  }
-  $("editor-reset").disabled = editor.avatar.locked;
 }
 
 function readSliders() {
@@ -134,20 +127,42 @@ function seedBody(avatar) {
   return avatar.latent ? { ...body, latent: avatar.latent } : body;
 }
 
-// The current avatar's code: its own, or POST /codes for a seed or latent with the sliders' edits
-export async function currentCode() {
-  const avatar = editor.avatar;
-  if (avatar.code) return avatar.code;
-  const key = JSON.stringify([editor.model, avatar.seed, avatar.latent, avatar.truncation, avatar.edits]);
-  if (editor.code && editor.codeKey === key) return editor.code;
-  const body = avatar.seed !== undefined && avatar.seed !== null
+function avatarKey(avatar) {
+  return JSON.stringify([editor.model, avatar.seed, avatar.latent, avatar.code, avatar.truncation, avatar.edits]);
+}
+
+// A code-based avatar whose sliders are where its code has them: the code itself draws it
+function unedited(avatar) {
+  return avatar.code && editsText(avatar.edits) === editsText(avatar.baseEdits);
+}
+
+// The request that names the current avatar: a base code takes the sliders' edits in place of its own
+// (the base stays the code that was picked, so edits replace rather than stack); a seed or latent takes
+// its truncation and the edits
+function codeBody(avatar) {
+  if (avatar.code) return JSON.stringify({ model: editor.model, base: avatar.code, edits: avatar.edits });
+  return avatar.seed !== undefined && avatar.seed !== null
     ? jsonWithSeed(seedBody(avatar), avatar.seed)
     : JSON.stringify(seedBody(avatar));
-  const options = { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body };
-  const { code } = await (await ctx.api("/codes", options)).json();
+}
+
+// The current avatar's code: its own while its sliders are untouched, else POST /codes
+export async function currentCode() {
+  const avatar = editor.avatar;
+  if (unedited(avatar)) return avatar.code;
+  const key = avatarKey(avatar);
+  if (editor.code && editor.codeKey === key) return editor.code;
+  const options = { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: codeBody(avatar) };
+  const { code, url } = await (await ctx.api("/codes", options)).json();
   editor.code = code;
+  editor.codeUrl = url;
   editor.codeKey = key;
   return code;
+}
+
+function sized(url, size) {
+  // the code URL POST /codes answers is the 64 px one; it takes ?size (and nothing else)
+  return `${url.replace(/\?.*$/, "")}?size=${size}`;
 }
 
 async function previewPath() {
@@ -158,7 +173,9 @@ async function previewPath() {
     return `${ctx.prefix(editor.model)}/avatars/${avatar.seed}.png?size=${PREVIEW_SIZE}`
       + `&truncation=${avatar.truncation}${edits ? `&edits=${edits}` : ""}`;
   }
-  return codePath(editor.model, await currentCode(), PREVIEW_SIZE);
+  const code = await currentCode();
+  if (!unedited(editor.avatar) && editor.code === code && editor.codeUrl) return sized(editor.codeUrl, PREVIEW_SIZE);
+  return codePath(editor.model, code, PREVIEW_SIZE);
 }
 
 async function showPreview() {
@@ -177,13 +194,13 @@ async function showPreview() {
   img.alt = `${editor.avatar.label}${edits ? `, ${edits} edit${edits === 1 ? "" : "s"}` : ""}`;
 }
 
-// An avatar as the editor holds it, from a code: a plain seed or latent with edits stays editable;
-// a variation is known only by its code, and keeps its edits
+// An avatar as the editor holds it, from a code: a plain seed or latent with edits draws from its own
+// URLs; a variation is known by its code, which stays the base its sliders' edits replace the edits of
 export function avatarFromCode(code, label) {
   const spec = decodeCode(code);
   const base = { truncation: spec.truncation, edits: spec.edits, label };
-  if (spec.variations.length) return { ...base, code, locked: true };
-  return spec.seed !== null ? { ...base, seed: spec.seed, locked: false } : { ...base, latent: spec.latent, locked: false };
+  if (spec.variations.length) return { ...base, code, baseEdits: spec.edits };
+  return spec.seed !== null ? { ...base, seed: spec.seed } : { ...base, latent: spec.latent };
 }
 
 function describe(avatar) {
@@ -195,8 +212,8 @@ function describe(avatar) {
 // pin: a studio pin ({model, kind, seed, latent, truncation, code, label}) or {model, code, label}
 export async function openEditor(pin) {
   editor.model = pin.model || (await ctx.defaultModel());
-  if (pin.kind === "seed") editor.avatar = { seed: pin.seed, truncation: pin.truncation, edits: {}, locked: false, label: pin.label };
-  else if (pin.kind === "latent") editor.avatar = { latent: pin.latent, truncation: 1, edits: {}, locked: false, label: pin.label };
+  if (pin.kind === "seed") editor.avatar = { seed: pin.seed, truncation: pin.truncation, edits: {}, label: pin.label };
+  else if (pin.kind === "latent") editor.avatar = { latent: pin.latent, truncation: 1, edits: {}, label: pin.label };
   else editor.avatar = avatarFromCode(pin.code, pin.label);
   editor.code = null;
   editor.history = [];
@@ -258,7 +275,9 @@ function childTile(child) {
 }
 
 async function pickChild(child) {
-  editor.history.push({ avatar: editor.avatar, code: await currentCode(), requestSeed: editor.requestSeed, strength: strength() });
+  const code = await currentCode();
+  const codeUrl = editor.code === code ? editor.codeUrl : null;
+  editor.history.push({ avatar: editor.avatar, code, codeUrl, requestSeed: editor.requestSeed, strength: strength() });
   const label = `variation ${editor.history.length} of ${editor.history[0].avatar.label}`;
   editor.avatar = avatarFromCode(child.code, label);
   editor.requestSeed = 0;
@@ -271,8 +290,8 @@ async function undo() {
   if (!last) return;
   editor.avatar = last.avatar;
   editor.code = last.code;
-  editor.codeKey = last.avatar.code ? "" : JSON.stringify([editor.model, last.avatar.seed, last.avatar.latent,
-    last.avatar.truncation, last.avatar.edits]);
+  editor.codeUrl = last.codeUrl;
+  editor.codeKey = avatarKey(last.avatar);
   editor.requestSeed = last.requestSeed;
   $("strength").value = String(last.strength);
   $("strength-value").textContent = last.strength.toFixed(2);

@@ -94,10 +94,6 @@ function avatarPath(model, seed, size, truncation) {
   return `${prefix(model)}/avatars/${seed}.png?size=${size}&truncation=${truncation}`;
 }
 
-function latentPath(model, seed) {
-  return `${prefix(model)}/latents/${seed}`;
-}
-
 function withModel(model, body) {
   return model ? { model, ...body } : body;
 }
@@ -567,27 +563,21 @@ async function copyText(text) {
   return copied;
 }
 
-async function seedLatent(model, seed) {
-  return (await (await api(latentPath(model, seed))).json()).latent;
-}
+// code -> promise of the latent the generator draws for it (GET /codes/{code}: lineage, truncation and
+// edits applied), so any pin, edited or varied, joins interpolation and blends; a code never changes
+const drawnLatents = new Map();
 
-async function latentOf(pin) {
-  // the vector the pinned image was drawn from, truncation included
-  if (pin.kind === "seed") return (await seedLatent(pin.model, pin.seed)).map((x) => x * pin.truncation);
-  if (pin.kind === "latent") return pin.latent.map((x) => x * pin.truncation);
-  const spec = decodeCode(pin.code);
-  if (Object.keys(spec.edits).length) {
-    // the directions' vectors are not public, so an edited latent cannot be rebuilt here
-    throw new ApiError(`#${pin.id} has slider edits: interpolation and blends take avatars without edits.`);
+function latentOf(pin) {
+  if (!pin.code) return Promise.reject(new ApiError(`#${pin.id} has no avatar code yet; pin it again.`));
+  if (!drawnLatents.has(pin.code)) {
+    const load = api(`/codes/${pin.code}`).then((r) => r.json()).then((answer) => answer.drawn_latent)
+      .catch((error) => {
+        drawnLatents.delete(pin.code); // a failure is not remembered: the next try asks again
+        throw error;
+      });
+    drawnLatents.set(pin.code, load);
   }
-  // a variation: its source, then each step child = sqrt(1 - s^2) * parent + s * noise(seed) (gan/codes.py)
-  let z = spec.latent || await seedLatent(pin.model, spec.seed);
-  for (const step of spec.variations) {
-    const noise = await seedLatent(pin.model, step.seed);
-    const keep = Math.sqrt(Math.max(0, 1 - step.strength ** 2));
-    z = z.map((x, i) => keep * x + step.strength * noise[i]);
-  }
-  return z.map((x) => x * spec.truncation);
+  return drawnLatents.get(pin.code);
 }
 
 async function downloadPin(pin, size) {
@@ -718,7 +708,15 @@ async function interpolatePins() {
     throw new ApiError("Steps must be a whole number from 2 to 64.", "walk-steps");
   }
   const [start, end] = await Promise.all([latentOf(a), latentOf(b)]);
-  const request = withModel(model, { start, end, steps, mode: $("walk-mode").value, size: 128 });
+  for (const [pin, latent] of [[a, start], [b, end]]) {
+    const peak = Math.max(...latent.map(Math.abs)); // strong edits can carry a latent past what the API takes
+    if (peak > LATENT_BOUND) {
+      throw new ApiError(`#${pin.id} is drawn from a latent that reaches ${peak.toFixed(1)}, past the ${LATENT_BOUND} `
+        + "interpolation takes: soften its edits and pin it again.", pin === a ? "walk-a" : "walk-b");
+    }
+  }
+  // drawn latents have their truncation in them already
+  const request = withModel(model, { start, end, steps, mode: $("walk-mode").value, truncation: 1, size: 128 });
   const [strip, gif] = await Promise.all([
     imageUrl("/interpolate", postJson({ ...request, format: "png" }, "image/png")),
     imageUrl("/interpolate", postJson({ ...request, format: "gif", frame_ms: 100 }, "image/gif")),
@@ -811,7 +809,7 @@ async function blendPins() {
     throw new ApiError(`These weights go too far: the blend reaches ${peak.toFixed(1)} where the model takes at most `
       + `${LATENT_BOUND}. Use smaller weights.`, "weight-a");
   }
-  const url = await imageUrl("/avatars", postJson(withModel(model, { latents: [mixed], size: 256 }), "image/png"));
+  const url = await imageUrl("/avatars", postJson(withModel(model, { latents: [mixed], truncation: 1, size: 256 }), "image/png"));
   release($("blend-image").src);
   $("blend-image").src = url;
   $("blend-result").hidden = false;

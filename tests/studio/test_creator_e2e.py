@@ -7,6 +7,8 @@ Screenshots land in test-artifacts/creator-*.png.
 from __future__ import annotations
 
 import io
+import json
+import re
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -207,13 +209,14 @@ def test_variations_pick_and_undo(studio, server: str, screen: str) -> None:
     stronger = wait_children(studio)
     assert set(stronger).isdisjoint(fresh)
 
-    # pick one: it becomes the avatar (its sliders are the parent's, fixed), and its children show
+    # pick one: it becomes the avatar (its sliders where the parent's were, still movable), and its children show
     studio.get_by_role("button", name="Variation 4: go on from it").click()
     wait_preview(studio, stronger[3])
     expect(studio.get_by_role("button", name="Undo (1)")).to_be_enabled()
-    expect(studio.get_by_role("slider", name="hair lightness")).to_be_disabled()
+    expect(studio.get_by_role("slider", name="hair lightness")).to_be_enabled()
     expect(studio.get_by_role("slider", name="hair lightness")).to_have_value("0.05")
-    expect(studio.locator("#sliders-note")).to_contain_text("This is a variation")
+    expect(studio.locator("#sliders-note")).to_be_hidden()
+    expect(studio.locator("#editor-reset")).to_be_enabled()
     grandchildren = wait_children(studio)
     assert set(grandchildren).isdisjoint(stronger)
     studio.get_by_role("button", name="Variation 1: go on from it").click()
@@ -240,6 +243,170 @@ def test_variations_pick_and_undo(studio, server: str, screen: str) -> None:
     expect(pins(studio)).to_have_count(2)
     expect(pins(studio).nth(1)).to_contain_text("variation")
     assert pin_codes(studio)[1] == stronger[1]
+
+
+# ------------------------------------------------------------------- edits of a picked variation
+def read_code(server: str, code: str) -> dict:
+    """GET /codes/{code} from the live server: what the code says (Python keeps 63-bit seeds exact)."""
+    with urllib.request.urlopen(f"{server}/codes/{code}") as r:
+        return json.load(r)
+
+
+def is_code_post(response) -> bool:
+    return response.request.method == "POST" and response.url.endswith("/codes")
+
+
+def pick_variation(page, number: int) -> str:
+    """Show the variations of the avatar in the editor and pick one; return its code."""
+    page.get_by_role("button", name="Show variations").click()
+    children = wait_children(page)
+    page.get_by_role("button", name=f"Variation {number}: go on from it").click()
+    wait_preview(page, children[number - 1])
+    wait_children(page)  # its own children: nothing is left on its way
+    return children[number - 1]
+
+
+def edit_code(page, action) -> tuple[dict, str]:
+    """Do what moves the sliders (one input event, so one request); return the POST /codes body it
+    sent and the code answered, once the preview shows that code's URL."""
+    with page.expect_response(is_code_post) as info:
+        action()
+    response = info.value
+    assert response.ok, response.text()
+    code = response.json()["code"]
+    assert wait_preview(page, code) == f"/models/v1/avatars/{code}.png?size=256"
+    return response.request.post_data_json, code
+
+
+def slide(page, name: str, key: str) -> tuple[dict, str]:
+    """Move a slider with Home or End: straight to one end, one input event."""
+    return edit_code(page, lambda: page.get_by_role("slider", name=name).press(key))
+
+
+def test_a_picked_variation_takes_slider_edits(new_page, server: str, screen: str) -> None:
+    page = new_page()
+    pin_tiles(page, server, 1)
+    open_editor(page)
+    child = pick_variation(page, 3)
+    before = pixels(page, "#editor-preview")
+    expect(page.get_by_role("slider", name="hair lightness")).to_be_enabled()
+    expect(page.locator("#sliders-note")).to_be_hidden()
+
+    # a slider on a variation: POST /codes with the picked code as the base, and the preview shows the answer
+    sent, edited = slide(page, "hair lightness", "End")
+    assert sent == {"model": "v1", "base": child, "edits": {"hair_lightness": 2}}
+    assert edited != child
+    assert pixels(page, "#editor-preview") != before
+    expect(page.locator("#editor-preview")).to_have_attribute("alt", re.compile(r"1 edit$"))
+    # edits replace, they do not stack: the base stays the picked variation, so back at 2 is the same code
+    sent, _ = slide(page, "hair lightness", "Home")
+    assert sent == {"model": "v1", "base": child, "edits": {"hair_lightness": -2}}
+    sent, again = slide(page, "hair lightness", "End")
+    assert sent["base"] == child and again == edited
+    no_overflow(page)
+    snap(page, screen, "variation-edit")
+
+    page.get_by_role("button", name="Pin this avatar").click()
+    expect(pins(page)).to_have_count(2)
+    page.wait_for_function("document.querySelectorAll('#pins [data-code]').length === 2")
+    assert pin_codes(page)[1] == edited
+    expect(pins(page).nth(1)).to_contain_text("seed 1 · 1 variation · 1 edit")
+
+    page.reload()
+    wait_for_tiles(page, 4)
+    expect(pins(page)).to_have_count(2)
+    page.wait_for_function("document.querySelectorAll('#pins [data-code]').length === 2")
+    assert pin_codes(page)[1] == edited
+    # what the code says: the variation's lineage step and the slider's edit
+    said, base = read_code(server, edited), read_code(server, child)
+    assert said["seed"] == base["seed"] == 1
+    assert len(said["variations"]) == 1 and said["variations"] == base["variations"]
+    assert said["edits"] == {"hair_lightness": 2.0} and base["edits"] == {}
+    assert said["drawn_latent"] != base["drawn_latent"]
+
+    # the kept pin edits on: its sliders where its code has them; Reset takes its edits away (in place)
+    page.get_by_role("button", name="Edit #2", exact=True).click()
+    wait_preview(page, edited)
+    expect(page.get_by_role("slider", name="hair lightness")).to_have_value("2")
+    sent, reset = edit_code(page, lambda: page.get_by_role("button", name="Reset sliders").click())
+    assert sent == {"model": "v1", "base": edited, "edits": {}}
+    assert reset == child
+
+
+def frame_distance(page, frame: int, url: str) -> float:
+    """Mean difference (0 to 255 a channel) between one frame of the interpolation strip and the image at url."""
+    return page.evaluate(
+        """async ([k, url]) => {
+             const strip = document.getElementById('walk-strip');
+             const other = new Image();
+             other.src = url;
+             await other.decode();
+             const side = strip.naturalHeight;
+             const draw = (img, x, size) => {
+               const c = document.createElement('canvas');
+               c.width = c.height = 32;
+               const g = c.getContext('2d');
+               g.drawImage(img, x, 0, size, size, 0, 0, 32, 32);
+               return g.getImageData(0, 0, 32, 32).data;
+             };
+             const a = draw(strip, k * side, side);
+             const b = draw(other, 0, other.naturalWidth);
+             let sum = 0;
+             for (let i = 0; i < a.length; i += 1) sum += Math.abs(a[i] - b[i]);
+             return sum / a.length;
+           }""",
+        [frame, url],
+    )
+
+
+def test_edited_pins_interpolate_and_blend(new_page, server: str, screen: str) -> None:
+    page = new_page()
+    pin_tiles(page, server, 0, 3)
+    open_editor(page)
+    child = pick_variation(page, 2)
+    _, edited = slide(page, "blonde", "End")  # a varied and edited avatar
+    page.get_by_role("button", name="Pin this avatar").click()
+    expect(pins(page)).to_have_count(3)
+    page.wait_for_function("document.querySelectorAll('#pins [data-code]').length === 3")
+    plain, _, kept = pin_codes(page)
+    assert kept == edited != child
+    page.get_by_role("button", name="Close editor").click()
+
+    asked: list[str] = []
+    page.on("request", lambda r: "/codes/" in r.url and asked.append(r.url))
+    page.select_option("#walk-a", "3")
+    page.select_option("#walk-b", "1")
+    page.fill("#walk-steps", "4")
+    page.click("#walk")
+    page.wait_for_function("document.getElementById('walk-strip').naturalWidth === 4 * 128", timeout=30_000)
+    expect(page.locator("#walk-result")).to_be_visible()
+    expect(page.locator("#message")).to_be_hidden()  # no refusal of the edited pin
+    expect(page.locator("#walk-frames .frame")).to_have_count(4)
+    # the walk starts at the edited avatar itself (its drawn latent) and ends at the plain pin
+    start = frame_distance(page, 0, f"/models/v1/avatars/{edited}.png?size=128")
+    unedited = frame_distance(page, 0, f"/models/v1/avatars/{child}.png?size=128")
+    end = frame_distance(page, 3, f"/models/v1/avatars/{plain}.png?size=128")
+    assert start < 0.25 and end < 0.25, (start, end)  # the same pixels (0 here), give or take float drift
+    assert unedited > start, (unedited, start)
+    page.locator("#walk-result").scroll_into_view_if_needed()
+    no_overflow(page)
+    snap(page, screen, "edited-interpolation")
+
+    # a blend with the edited pin: half of it and half of the plain one
+    page.select_option("#blend-a", "3")
+    page.select_option("#blend-b", "1")
+    page.fill("#weight-a", "0.5")
+    page.fill("#weight-b", "0.5")
+    page.click("#blend")
+    page.wait_for_function("document.getElementById('blend-image').naturalWidth === 256", timeout=30_000)
+    expect(page.locator("#message")).to_be_hidden()
+    expect(page.locator("#blend-image")).to_have_attribute("alt", "Blend 0.5×#3 + 0.5×#1")
+    page.click("#blend-pin")
+    expect(pins(page)).to_have_count(4)
+    expect(pins(page).nth(3)).to_contain_text("blend 0.5×#3 + 0.5×#1")
+    # each pin's latent was asked for once (GET /codes/{code}), then kept
+    assert sum(url.endswith(f"/codes/{edited}") for url in asked) == 1, asked
+    assert sum(url.endswith(f"/codes/{plain}") for url in asked) == 1, asked
 
 
 # --------------------------------------------------------------------- large view and copying

@@ -44,8 +44,11 @@ def server(studio_releases: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright  # the test modules skip when it is missing
+    from playwright.sync_api import expect, sync_playwright  # the test modules skip when it is missing
 
+    # the suite shares 2 cores with the service it drives: assertions wait up to 15 s, not 5, so a
+    # busy machine makes it slower, not red
+    expect.set_options(timeout=15_000)
     with sync_playwright() as p:
         instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield instance

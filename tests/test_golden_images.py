@@ -16,7 +16,7 @@ from app.config import DEFAULT_WEIGHTS_DIR, Settings
 from app.inference import AvatarModel
 from gan.latents import seeds_latents
 from gan.releases import read_manifest
-from tests.golden.goldens import CASES, PNG_LEVEL, load_goldens, render_case
+from tests.golden.goldens import CASES, PNG_LEVEL, code_pixels, load_goldens, release_directions, render_case
 
 MANIFEST = read_manifest(DEFAULT_WEIGHTS_DIR)
 GOLDENS = load_goldens()
@@ -43,6 +43,18 @@ def test_published_avatars_are_unchanged(release) -> None:
         pixels, png = render_case(model, case)
         assert pixels == case["pixels_sha256"], f"{release.name} seed {case['seed']}: the pixels changed"
         assert png == case["png_sha256"], f"{release.name} seed {case['seed']}: same pixels, other PNG bytes"
+
+
+@pytest.mark.parametrize("release", [r for r in MANIFEST.served if r.directions], ids=lambda r: r.name)
+def test_published_codes_are_unchanged(release) -> None:
+    """Edited, varied and hair-coloured avatars depend on the published directions too."""
+    codes = GOLDENS[release.name].get("codes")
+    assert codes, f"record code goldens for {release.name}: python -m tests.golden.goldens add-codes"
+    model = AvatarModel.load(MANIFEST.file_of(release), device="cpu")
+    directions = release_directions(release.name)
+    assert directions is not None
+    for case in codes:
+        assert code_pixels(model, directions, case["code"])[0] == case["pixels_sha256"], case["code"]
 
 
 @pytest.mark.parametrize("release", [r for r in MANIFEST.served], ids=lambda r: r.name)

@@ -17,10 +17,12 @@ from gan.releases import read_manifest, verify_files
 
 # Every release ever published, with the bytes it was published with. Append a line when you
 # publish; never edit one. A name that points at other weights changes every player's avatar.
+# Directions are published once per release (docs/creator.md) and are as fixed as the weights.
 PUBLISHED = {
     "v1": {
         "sha256": "78304391a8b97830c97dabe61c6fabab3376412be94fba4b5b81742f51f4cdc0",
         "model_version": "668e24f58187ecd1",
+        "directions_sha256": "01c09a5d09ea53f3d1939ad4d17b050b4699da6e017409068f97535e93436de1",
     },
 }
 MANIFEST = read_manifest(DEFAULT_WEIGHTS_DIR)
@@ -30,7 +32,11 @@ MAX_BYTES = 8 * 1024 * 1024  # the repository must stay small enough to travel w
 
 
 def test_published_names_never_point_at_other_weights() -> None:
-    listed = {r.name: {"sha256": r.sha256, "model_version": r.model_version} for r in MANIFEST.releases}
+    listed = {
+        r.name: {"sha256": r.sha256, "model_version": r.model_version}
+        | ({"directions_sha256": r.directions_sha256} if r.directions else {})
+        for r in MANIFEST.releases
+    }
     assert listed.keys() >= PUBLISHED.keys(), "a published release disappeared from weights/releases.json"
     for name, published in PUBLISHED.items():
         assert listed[name] == published, f"release {name} now points at other weights"

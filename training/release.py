@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from gan.releases import publish, read_manifest, set_status, verify_files
+from gan.releases import ManifestError, add_directions, publish, read_manifest, set_status, verify_files
 
 logger = logging.getLogger(__name__)
 DEFAULT_FOLDER = Path("weights")
@@ -36,6 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     retire = actions.add_parser("retire", help="stop serving a release; its URLs answer 410 naming the successor")
     retire.add_argument("name")
     retire.add_argument("--successor", required=True, help="the served release that replaces it")
+    directions = actions.add_parser(
+        "add-directions", help="publish a release's directions file (python -m training directions), once"
+    )
+    directions.add_argument("name")
+    directions.add_argument("directions", type=Path, help="runs/directions/NAME/directions.safetensors")
     actions.add_parser("list", help="print the manifest")
     actions.add_parser("verify", help="check every served release's file against its published hash")
 
@@ -49,6 +54,16 @@ def run(args: argparse.Namespace) -> None:
         set_status(folder, args.name, "default")
     elif args.action == "retire":
         set_status(folder, args.name, "retired", successor=args.successor)
+    elif args.action == "add-directions":
+        from gan.directions import DirectionsError, load_directions
+
+        manifest = read_manifest(folder)
+        entry = manifest.get(args.name)
+        try:  # refuse a file the service would refuse at start-up
+            load_directions(args.directions, entry.model_version if entry else None)
+        except DirectionsError as exc:
+            raise ManifestError(args.directions, exc.problem) from exc
+        add_directions(folder, args.name, args.directions)
     elif args.action == "verify":
         verify_files(read_manifest(folder))
     print(json.dumps(read_manifest(folder).to_dict(), indent=2))  # the command's output

@@ -9,7 +9,11 @@ silently changing players' faces.
 Writing goldens is deliberate and rare:
 
     python -m tests.golden.goldens add v2          # a newly published release
+    python -m tests.golden.goldens add-codes v1    # a release's directions were just published
     python -m tests.golden.goldens rewrite-png v1  # the encoder changed on purpose: pixels must not
+
+`add-codes` pins a few avatar codes that use the release's directions (edits, a variation, a
+hair colour from character creation), so published directions cannot drift either.
 
 `rewrite-png` refuses to run if any pixel hash differs, so only the bytes of an encoding change can
 be re-recorded, in the same commit as that change.
@@ -28,7 +32,10 @@ import numpy as np
 
 from app.encoding import encode_png
 from app.inference import AvatarModel
-from gan.latents import player_seed, seeds_latents, truncate
+from gan.codes import AvatarSpec, decode, encode, spec_latent
+from gan.creation import HairSearch
+from gan.directions import DirectionSet, load_directions
+from gan.latents import derived_seed, player_seed, seeds_latents, truncate
 from gan.releases import read_manifest
 
 GOLDEN_FILE = Path(__file__).with_name("releases.json")
@@ -53,6 +60,38 @@ def render_case(model: AvatarModel, case: dict[str, Any]) -> tuple[str, str]:
     return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest(), hashlib.sha256(png).hexdigest()
 
 
+def code_pixels(model: AvatarModel, directions: DirectionSet, code: str) -> tuple[str, np.ndarray]:
+    """Pixel hash of a code's avatar, through the service's inference."""
+    image = model.render(spec_latent(decode(code), directions.vectors, model.latent_dim)[None])[0]
+    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest(), image
+
+
+def golden_codes(name: str, model: AvatarModel, directions: DirectionSet) -> list[str]:
+    """Codes that exercise each kind of published direction, a variation and character creation."""
+    by_kind: dict[str, Any] = {}
+    for direction in directions.directions.values():
+        by_kind.setdefault(direction.kind, direction)
+    codes = [
+        encode(AvatarSpec(name, seed=42, edits=((d.name, d.high / 2 if d.high else d.low / 2),)))
+        for d in by_kind.values()
+    ]
+    codes.append(encode(AvatarSpec(name, seed=42, truncation=0.8).child(derived_seed(0, 0), 0.3)))
+    for _, recipe in sorted(directions.hair.items())[:2]:
+        search = HairSearch([AvatarSpec(name, seed=player_seed("player-8d2f1c"))], recipe)
+        while (batch := search.next_batch()) is not None:
+            search.feed(np.stack([code_pixels(model, directions, encode(s))[1] for s in batch]))
+        codes.append(encode(search.chosen[0]))
+    return codes
+
+
+def release_directions(name: str) -> DirectionSet | None:
+    manifest = read_manifest(WEIGHTS)
+    release = manifest.get(name)
+    if release is None or not release.directions:
+        return None
+    return load_directions(manifest.folder / release.directions, release.model_version)
+
+
 def load_goldens() -> dict[str, Any]:
     return json.loads(GOLDEN_FILE.read_text()) if GOLDEN_FILE.exists() else {}
 
@@ -67,11 +106,22 @@ def _model(name: str) -> tuple[AvatarModel, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.golden.goldens", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["add", "rewrite-png"])
+    parser.add_argument("action", choices=["add", "add-codes", "rewrite-png"])
     parser.add_argument("release")
     args = parser.parse_args(argv)
     goldens = load_goldens()
     model, version = _model(args.release)
+    if args.action == "add-codes":
+        directions = release_directions(args.release)
+        if directions is None or args.release not in goldens or "codes" in goldens[args.release]:
+            print(f"{args.release} needs published directions and goldens, and no code goldens yet", file=sys.stderr)
+            return 1
+        goldens[args.release]["codes"] = [
+            {"code": code, "pixels_sha256": code_pixels(model, directions, code)[0]}
+            for code in golden_codes(args.release, model, directions)
+        ]
+        GOLDEN_FILE.write_text(json.dumps(goldens, indent=2) + "\n")
+        return 0
     rendered = [render_case(model, case) for case in CASES]
     if args.action == "add":
         if args.release in goldens:

@@ -43,12 +43,13 @@ export function directions(model) {
   return directionsOf.get(model);
 }
 
-// "hair_lightness" -> "hair lightness"; "hair_blonde" (a hair colour) -> "blonde"; "explore_0" -> "explore 1"
+// "hair_lightness" -> "hair lightness"; "hair_blonde" (a hair colour) -> "blonde"; "explore_0" -> "explore 0"
+// (the number stays the API's, so a slider and an `edits` query string name the same direction)
 export function directionLabel(direction) {
   const name = direction.name;
   if (direction.kind === "hair_color") return name.replace(/^hair_/, "").replace(/_/g, " ");
   const explore = /^explore_(\d+)$/.exec(name);
-  if (explore) return `explore ${Number(explore[1]) + 1}`;
+  if (explore) return `explore ${explore[1]}`;
   return name.replace(/_/g, " ");
 }
 

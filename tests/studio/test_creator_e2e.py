@@ -142,7 +142,7 @@ def test_sliders_change_the_preview(studio, server: str, screen: str) -> None:
     lightness = studio.get_by_role("slider", name="hair lightness")
     expect(lightness).to_have_attribute("min", "-2")
     expect(studio.get_by_role("slider", name="blonde")).to_be_visible()
-    expect(studio.get_by_role("slider", name="explore 1")).to_be_visible()
+    expect(studio.get_by_role("slider", name="explore 0")).to_be_visible()
 
     # the keyboard moves a slider; the preview follows once the slider rests
     requests: list[str] = []
@@ -154,7 +154,7 @@ def test_sliders_change_the_preview(studio, server: str, screen: str) -> None:
     assert shown == "/models/v1/avatars/0.png?size=256&truncation=1&edits=hair_lightness:0.2"
     assert len(requests) < 4, requests  # debounced: not one image per key press
     assert pixels(studio, "#editor-preview") != before
-    studio.get_by_role("slider", name="explore 1").focus()
+    studio.get_by_role("slider", name="explore 0").focus()
     studio.keyboard.press("ArrowLeft")
     wait_preview(studio, "edits=explore_0:-0.1,hair_lightness:0.2")
     no_overflow(studio)

@@ -47,20 +47,20 @@ Size = Annotated[
 
 
 def _float32_positive(value: float) -> float:
-    if 0.0 < value <= 1.0 and f32(value) <= 0.0:
+    if f32(value) <= 0.0:
         raise ValueError("truncation must be at least 1e-38: it is computed in float32")
     return value
 
 
 Truncation = Annotated[
     float,
-    AfterValidator(_float32_positive),
     Field(
         gt=0.0,
         le=1.0,
         allow_inf_nan=False,
         description="truncation psi: latents are scaled toward the mean by psi; lower = tamer, less varied",
     ),
+    AfterValidator(_float32_positive),  # after the bounds: it only sees 0 < value <= 1
 ]
 
 

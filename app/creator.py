@@ -14,11 +14,10 @@ import torch
 
 from app.errors import invalid
 from app.releases import ServedRelease
-from gan.codes import AvatarSpec, CodeError, apply_edits, decode, encode, spec_latent
+from gan.codes import MAX_VARIATIONS, AvatarSpec, CodeError, apply_edits, decode, encode, spec_latent
 from gan.latents import MAX_SEED, derived_seed, truncate
 
-_EDIT = re.compile(r"^\s*([a-z][a-z0-9_]{0,63})\s*:\s*([-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*$")
-MAX_VARIATIONS_PER_REQUEST = 64
+_EDIT = re.compile(r"^\s*([a-z][a-z0-9_]{0,63})\s*:\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*$")
 
 
 def parse_edits_query(text: str | None, loc: Sequence[str | int]) -> dict[str, float]:
@@ -81,7 +80,11 @@ def parent_spec(served: ServedRelease, of: str, truncation: float, loc: Sequence
         if seed > MAX_SEED:
             raise invalid(loc, "a seed must be below 2**63")
         return AvatarSpec(served.name, seed=seed, truncation=truncation).normalized()
-    return decode_code(of, served, loc)
+    parent = decode_code(of, served, loc)
+    if len(parent.variations) >= MAX_VARIATIONS:
+        raise invalid(loc, f"this avatar is {len(parent.variations)} variation steps deep; a code keeps at most "
+                      f"{MAX_VARIATIONS}: start again from a seed or from the code's drawn_latent")  # fmt: skip
+    return parent
 
 
 def children(parent: AvatarSpec, n: int, strength: float, seed: int) -> list[AvatarSpec]:

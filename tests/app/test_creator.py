@@ -71,6 +71,8 @@ def test_latent_codes_round_trip(client: TestClient) -> None:
         ("/avatars/1.png?edits=nope:1", "query.edits.nope", "unknown direction 'nope'"),
         ("/avatars/1.png?edits=explore_1", "query.edits", "must look like"),
         ("/avatars/1.png?edits=explore_1:1,explore_1:0", "query.edits", "given twice"),
+        ("/avatars/1.png?edits=explore_1:1.2.3", "query.edits", "must look like"),
+        ("/avatars/1.png?edits=explore_1:1e999", "query.edits.explore_1", "between -2 and 1, got inf"),
         ("/grid?n=4&edits=explore_1:9", "query.edits.explore_1", "between -2 and 1"),
         ("/interpolate?start=1&end=2&edits=x:1", "query.edits.x", "unknown direction"),
         ("/avatars/AQACdjEBAAA.png", "path.seed", "check digits"),
@@ -119,6 +121,16 @@ def test_variations_are_deterministic_and_the_grid_shows_the_listed_codes(client
     grand = client.post("/variations", json={"of": child, "n": 2, "strength": 0.2}).json()
     assert len(client.get(f"/codes/{grand['variations'][0]['code']}").json()["variations"]) == 2
     assert client.post("/variations", json={**body, "strength": 0.0}).json()["variations"][0]["code"] != child
+
+
+def test_a_lineage_stops_where_a_code_can_no_longer_hold_it(client: TestClient) -> None:
+    from gan.codes import MAX_VARIATIONS
+
+    spec = AvatarSpec("v1", seed=1)
+    for i in range(MAX_VARIATIONS):
+        spec = spec.child(i, 0.1)
+    r = client.post("/variations", json={"of": encode(spec), "n": 2})
+    assert r.status_code == 422 and f"keeps at most {MAX_VARIATIONS}" in r.json()["message"]
 
 
 def test_variations_reject_bad_parents(client: TestClient) -> None:

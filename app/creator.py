@@ -14,6 +14,7 @@ import torch
 
 from app.errors import invalid
 from app.releases import ServedRelease
+from app.schemas import LATENT_BOUND
 from gan.codes import MAX_VARIATIONS, AvatarSpec, CodeError, apply_edits, decode, encode, spec_latent
 from gan.latents import MAX_SEED, derived_seed, truncate
 
@@ -69,13 +70,24 @@ def decode_code(code: str, served: ServedRelease, loc: Sequence[str | int]) -> A
     if spec.latent is not None and len(spec.latent) != served.model.latent_dim:
         raise invalid(loc, f"the code's latent has {len(spec.latent)} values; {served.name} takes "
                       f"{served.model.latent_dim}", "invalid_code")  # fmt: skip
+    if spec.latent is not None and max(map(abs, spec.latent)) > LATENT_BOUND:
+        raise invalid(loc, f"the code's latent has values beyond ±{LATENT_BOUND:g}, the bound of `latents`",
+                      "invalid_code")  # fmt: skip
     check_edits(served, dict(spec.edits), [*loc, "edits"])
     return spec
 
 
+def code_release(code: str, loc: Sequence[str | int]) -> str:
+    """The release a code names (for unversioned URLs, which follow the code), or a 422."""
+    try:
+        return decode(code).release
+    except CodeError as exc:
+        raise invalid(loc, f"not a valid avatar code: {exc}", "invalid_code") from None
+
+
 def parent_spec(served: ServedRelease, of: str, truncation: float, loc: Sequence[str | int]) -> AvatarSpec:
-    """`of` is a seed (digits, then `truncation` applies) or a code (which carries its own)."""
-    if of.isdigit():
+    """`of` is a seed (ASCII digits, then `truncation` applies) or a code (which carries its own)."""
+    if re.fullmatch(r"[0-9]+", of):
         seed = int(of)
         if seed > MAX_SEED:
             raise invalid(loc, "a seed must be below 2**63")

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from gan.latents import MAX_SEED, seed_latent, truncate
+from gan.releases import valid_name
 
 CODE_VERSION = 1
 MAX_CODE_CHARS = 2048  # a 128-float latent with a long lineage fits; anything longer is refused unread
@@ -80,6 +81,9 @@ class AvatarSpec:
             raise ValueError(f"seed must satisfy 0 <= seed < 2**63, got {self.seed}")
         if not 0.0 < self.truncation <= 1.0:
             raise ValueError(f"truncation must satisfy 0 < psi <= 1, got {self.truncation}")
+        names = [name for name, _ in self.edits]
+        if len(set(names)) != len(names):
+            raise ValueError(f"an edit is named twice in {names}")
 
     def normalized(self) -> AvatarSpec:
         """The spec as its code keeps it: floats in float32, edits sorted by name, zero edits dropped."""
@@ -275,12 +279,19 @@ def decode(code: str, *, max_latent_dim: int = 4096) -> AvatarSpec:
     edits = [(reader.text(f"edit {i} name"), reader.f32(f"edit {i} strength")) for i in range(n)]
     if reader.at != len(payload):
         raise CodeError("the code has bytes after its end")
+    if not valid_name(release):
+        raise CodeError(f"the code's release name {release!r} is not a release name")
     try:
-        return AvatarSpec(release, seed, latent, truncation, tuple(variations), tuple(edits))
+        spec = AvatarSpec(release, seed, latent, truncation, tuple(variations), tuple(edits))
     except ValueError as exc:
         raise CodeError(f"the code names an impossible avatar: {exc}") from None
+    # one avatar, one code: edits out of order, repeated or zero would draw other pixels (or
+    # slip past a range check) under the validators of the canonical code
+    if encode(spec) != code:
+        raise CodeError("the code is not in canonical form (edits sorted by name, each once, none zero)")
+    return spec
 
 
 def is_code(segment: str) -> bool:
-    """Seeds are digits; codes start with a letter (version 1: "A")."""
-    return bool(segment) and not segment[0].isdigit()
+    """Codes start with an ASCII letter (version 1: "A"); anything else in that place is a seed."""
+    return bool(segment) and segment[0].isascii() and segment[0].isalpha()

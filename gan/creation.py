@@ -23,8 +23,8 @@ def hair_candidates(base: AvatarSpec, recipe: HairRecipe) -> list[AvatarSpec]:
     """The faces tried for `base` in order; alternates only for seeded avatars (a latent has no kin)."""
     sources = [base]
     if base.seed is not None:
-        sources += [AvatarSpec(base.release, seed=derived_seed(base.seed, k), truncation=base.truncation)
-                    for k in range(1, recipe.alternates + 1)]  # fmt: skip
+        sources += [AvatarSpec(base.release, seed=derived_seed(base.seed, k), truncation=base.truncation,
+                               edits=base.edits) for k in range(1, recipe.alternates + 1)]  # fmt: skip
     out = []
     for source in sources:
         edits = dict(source.edits)

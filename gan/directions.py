@@ -71,26 +71,18 @@ class DirectionSet:
     hair: dict[str, HairRecipe] = field(default_factory=dict)
     recipe: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def offered(self) -> list[Direction]:
-        """Directions a client may name in `edits` (hair colour pushes are reached by name instead)."""
-        return [d for d in self.directions.values() if d.kind != "hair_color"]
-
     def check_edit(self, name: str, strength: float) -> str | None:
         """None if the edit is allowed, else the rule it breaks (for a 422)."""
         direction = self.directions.get(name)
         if direction is None:
-            known = ", ".join(d.name for d in self.offered) or "none"
+            known = ", ".join(self.directions) or "none"
             return f"unknown direction {name!r}; this release offers: {known}"
         if not math.isfinite(strength) or not direction.low <= strength <= direction.high:
             return f"{name} must be between {direction.low:g} and {direction.high:g}, got {strength:g}"
         return None
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "directions": [d.describe() for d in self.offered],
-            "hair_colors": sorted(self.hair),
-        }
+        return {"directions": [d.describe() for d in self.directions.values()], "hair_colors": sorted(self.hair)}
 
 
 def save_directions(path: str | os.PathLike[str], directions: DirectionSet) -> None:
@@ -133,7 +125,13 @@ def load_directions(path: str | os.PathLike[str], model_version: str | None = No
     for name, vector in vectors.items():
         if vector.shape != (latent_dim,):
             raise DirectionsError(path, f"direction {name!r} has shape {tuple(vector.shape)}, not ({latent_dim},)")
+    for d in directions.values():
+        if d.kind not in ("explore", "attribute", "hair_color") or not d.low <= 0.0 <= d.high:
+            raise DirectionsError(path, f"direction {d.name!r} has kind {d.kind!r} and range {d.low}..{d.high}")
     for recipe_ in hair.values():
-        if recipe_.direction not in directions:
+        direction = directions.get(recipe_.direction)
+        if direction is None:
             raise DirectionsError(path, f"hair colour {recipe_.name!r} uses unknown direction {recipe_.direction!r}")
+        if not all(direction.low <= s <= direction.high for s in recipe_.strengths):
+            raise DirectionsError(path, f"hair colour {recipe_.name!r} pushes outside its direction's range")
     return DirectionSet(meta["model_version"], latent_dim, directions, vectors, hair, recipe)

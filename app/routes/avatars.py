@@ -4,16 +4,16 @@
 # passed to `image_routes`, which FastAPI can only see in annotations evaluated at definition time
 
 import base64
-import re
 from typing import Annotated
 
 import numpy as np
 import torch
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import Field, TypeAdapter, ValidationError
 
 from app.caching import cache_headers, matches, not_modified, release_headers
-from app.creator import check_edits, decode_code, edited, parse_edits_query, specs_latents
+from app.creator import check_edits, code_release, decode_code, edited, parse_edits_query, specs_latents
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_avatar
 from app.errors import check_at_most, check_latent_length, check_pixels, invalid
@@ -30,7 +30,7 @@ from app.schemas import (
     quality_rule,
 )
 from app.service import AvatarService
-from gan.codes import MAX_CODE_CHARS, AvatarSpec, CodeError, decode, encode
+from gan.codes import MAX_CODE_CHARS, AvatarSpec, encode, is_code
 from gan.creation import HairSearch
 from gan.latents import MAX_SEED, player_seed, seeds_latents, truncate
 
@@ -85,21 +85,22 @@ async def with_hair_color(
     return search.chosen, images, search.matched.tolist()
 
 
+_SEED = TypeAdapter(Annotated[int, Field(ge=0, le=MAX_SEED)])
+
+
+def parse_seed(text: str) -> int:
+    """A seed path segment under the rules it had before codes shared the segment (so `+42` still works)."""
+    try:
+        return _SEED.validate_python(text, strict=False)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise invalid(["path", "seed"], error["msg"], error["type"]) from None
+
+
 def seed_spec(served: ServedRelease, seed: int, query: AvatarQuery) -> AvatarSpec:
-    if seed < 0:
-        raise invalid(["path", "seed"], "Input should be greater than or equal to 0", "greater_than_equal")
-    if seed > MAX_SEED:
-        raise invalid(["path", "seed"], f"Input should be less than or equal to {MAX_SEED}", "less_than_equal")
     edits = parse_edits_query(query.edits, ["query", "edits"])
     check_edits(served, edits, ["query", "edits"])
     return AvatarSpec(served.name, seed=seed, truncation=query.truncation, edits=tuple(edits.items())).normalized()
-
-
-def code_release(code: str) -> str:
-    try:
-        return decode(code).release
-    except CodeError as exc:
-        raise invalid(["path", "seed"], f"not a seed or a valid avatar code: {exc}", "invalid_code") from None
 
 
 def wants_json(request: Request) -> bool:
@@ -215,18 +216,19 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
                 served_versions = ", ".join(f"{s.name}={s.version}" for s in service.releases.served.values())
                 raise HTTPException(404, f"model version {query.v!r} is not served here (served: {served_versions})")
             served = use_release(request, by_version)
-        if re.fullmatch(r"-?[0-9]+", seed):
-            spec = seed_spec(served, int(seed), query)
+        plain = not is_code(seed)  # a seed, spelled as before codes existed (pydantic's integer rules)
+        if plain:
+            spec = seed_spec(served, parse_seed(seed), query)
         else:
             for option in ("truncation", "edits"):
                 if option in query.model_fields_set:
                     raise invalid(["query", option], f"a code carries its own {option}; leave {option} out")
             if not pinned:  # the unversioned URL of a code serves the code's own release
-                served = use_release(request, service.releases.resolve(code_release(seed)))
+                served = use_release(request, service.releases.resolve(code_release(seed, ["path", "seed"])))
                 pinned = True
             spec = decode_code(seed, served, ["path", "seed"])
         code = encode(spec)
-        plain = spec.seed is not None and not spec.edits and not spec.variations
+        plain = plain and not spec.edits
         # a plain seed keeps the validators it has always had; everything else is named by its code
         key = (spec.seed, query.truncation) if plain else (code,)
         headers = cache_headers(

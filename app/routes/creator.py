@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from app.caching import cache_headers, matches, not_modified
-from app.creator import check_edits, children, code_url, decode_code, parent_spec, specs_latents
+from app.creator import check_edits, children, code_release, code_url, decode_code, parent_spec, specs_latents
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_grid
-from app.errors import check_latent_length, check_pixels, invalid
+from app.errors import check_latent_length, check_pixels
 from app.releases import ServedRelease
 from app.routes.avatars import ERRORS, PNG, RELEASE_ERRORS
 from app.schemas import (
@@ -27,7 +27,7 @@ from app.schemas import (
     VariationsRequest,
     VariationsResponse,
 )
-from gan.codes import AvatarSpec, CodeError, decode
+from gan.codes import AvatarSpec, is_code
 from gan.imaging import grid_columns
 from gan.latents import player_seed
 
@@ -78,11 +78,7 @@ async def read_code(
 ) -> CodeResponse:
     """What a code says: release, seed or latent, lineage, truncation and edits (404/410 for a release
     this server does not serve, 422 for anything that is not a code)."""
-    try:
-        release = decode(code).release
-    except CodeError as exc:
-        raise invalid(["path", "code"], f"not a valid avatar code: {exc}", "invalid_code") from None
-    served = use_release(request, service.releases.resolve(release))
+    served = use_release(request, service.releases.resolve(code_release(code, ["path", "code"])))
     return code_response(served, decode_code(code, served, ["path", "code"]))
 
 
@@ -95,7 +91,8 @@ async def read_code(
 async def create_variations(body: VariationsRequest, request: Request, service: ServiceDep) -> VariationsResponse:
     """n children of a seed or code as codes and URLs, deterministic per `seed`: pick one and ask for its
     children in turn (each step is kept in the child's code, so its lineage travels with it)."""
-    served = use_release(request, service.releases.resolve(body.model))
+    model = code_release(body.of, ["body", "of"]) if body.model is None and is_code(body.of) else body.model
+    served = use_release(request, service.releases.resolve(model))
     parent, specs = variation_specs(served, body, "body")
     items = []
     for i, spec in enumerate(specs):
@@ -140,13 +137,17 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         service: ServiceDep,
         settings: SettingsDep,
     ) -> Response:
-        """The children of POST /variations as one grid, in the same order."""
-        served = target.served
+        """The children of POST /variations as one grid, in the same order; unversioned, a code parent
+        is drawn by its own release (as /avatars/{code}.png is)."""
+        served, pinned = target.served, target.pinned
+        if not pinned and is_code(query.of):
+            served = use_release(request, service.releases.resolve(code_release(query.of, ["query", "of"])))
+            pinned = True
         check_pixels(["query", "n"], query.n, query.size, settings.max_request_pixels)
         parent, specs = variation_specs(served, query, "query")
         columns = min(query.columns or grid_columns(query.n), query.n)
         parent_code = code_url(parent)[0]
-        headers = cache_headers(served, target.pinned, settings, "variations", parent_code, query.n,
+        headers = cache_headers(served, pinned, settings, "variations", parent_code, query.n,
                                 query.strength, query.seed, query.size, columns)  # fmt: skip
         if matches(request, headers["ETag"]):
             return not_modified(headers)

@@ -48,12 +48,23 @@ def test_a_code_draws_exactly_the_avatar_it_came_with(client: TestClient) -> Non
         assert client.get(f"/avatars/{item['code']}.png?size=128").content == image.content  # the code names v1
 
 
-def test_a_plain_seed_keeps_its_validators_and_gets_a_code(client: TestClient) -> None:
+def test_a_seed_and_its_code_are_the_same_image_and_codes_never_share_a_seeds_validator(client: TestClient) -> None:
     r = client.get("/models/v1/avatars/3.png")
     code = r.headers["x-avatar-code"]
-    coded = client.get(f"/models/v1/avatars/{code}.png")
-    assert coded.content == r.content
-    assert coded.headers["etag"] == r.headers["etag"]  # same avatar, same validator
+    assert client.get(f"/models/v1/avatars/{code}.png").content == r.content
+    # a code of the same seed at another truncation is another image: it must not revalidate as seed 3
+    tamer = client.post("/codes", json={"seed": 3, "truncation": 0.5}).json()["code"]
+    other = client.get(f"/models/v1/avatars/{tamer}.png")
+    assert other.content != r.content and other.headers["etag"] != r.headers["etag"]
+    assert (
+        client.get(f"/models/v1/avatars/{tamer}.png", headers={"If-None-Match": r.headers["etag"]}).status_code == 200
+    )
+
+
+def test_seeds_keep_the_spellings_they_always_had(client: TestClient) -> None:
+    assert client.get("/avatars/+42.png").content == client.get("/avatars/42.png").content
+    r = client.get("/variations.png?of=%C2%B2&n=2")  # a digit to str.isdigit, not a seed
+    assert r.status_code == 422 and r.json()["message"].startswith("query.of: not a valid avatar code")
 
 
 def test_latent_codes_round_trip(client: TestClient) -> None:
@@ -93,6 +104,20 @@ def test_a_code_refuses_options_it_carries_and_foreign_releases(client: TestClie
     r = client.get(f"/models/v1/avatars/{foreign}.png")
     assert r.status_code == 422 and "belongs to release 'v7'" in r.json()["message"]
     assert client.get(f"/avatars/{foreign}.png").status_code == 404  # unversioned: the code's release is unknown
+
+
+def test_only_canonical_codes_are_accepted(client: TestClient) -> None:
+    import base64 as b64
+    import hashlib
+
+    good = encode(AvatarSpec("v1", seed=3, edits=(("explore_0", 1.0), ("hair_lightness", 0.5))))
+    raw = b64.urlsafe_b64decode(good + "=" * (-len(good) % 4))[:-2]
+    # the same edits in the other order: a valid code by layout, but not the canonical one
+    first, second = raw.index(b"\x09explore_0"), raw.index(b"\x0ehair_lightness")
+    swapped = raw[:first] + raw[second:] + raw[first:second]
+    bad = b64.urlsafe_b64encode(swapped + hashlib.blake2s(swapped, digest_size=2).digest()).rstrip(b"=").decode()
+    r = client.get(f"/models/v1/avatars/{bad}.png")
+    assert r.status_code == 422 and "canonical form" in r.json()["message"]
 
 
 def test_a_code_whose_edit_is_out_of_range_is_refused(client: TestClient) -> None:

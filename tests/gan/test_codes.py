@@ -119,6 +119,16 @@ def test_malformed_codes_say_what_is_wrong(mangle, problem: str) -> None:
         decode(mangle(code))
 
 
+def test_non_canonical_and_nameless_codes_are_refused() -> None:
+    payload = _raw(encode(AvatarSpec("v1", seed=1, edits=(("a", 1.0),))))[:-2]
+    head, tail = payload[: -(1 + 2 + 4)], payload[-(2 + 4) :]  # edit count, then b"\x01a" + f32
+    with pytest.raises(CodeError, match="named twice"):
+        decode(_recode(head + b"\x02" + tail + tail))  # the same edit twice
+    nameless = _raw(encode(AvatarSpec("v1", seed=1)))[:-2].replace(b"\x02v1", b"\x00", 1)
+    with pytest.raises(CodeError, match="not a release name"):
+        decode(_recode(nameless))
+
+
 def test_impossible_values_inside_a_well_formed_code_are_refused() -> None:
     good = _raw(encode(AvatarSpec("v1", seed=1, truncation=0.5)))[:-2]
     # the truncation float is the 4 bytes after release and seed: make it 2.0

@@ -23,6 +23,11 @@ def test_candidates_try_the_players_face_first_then_stronger_pushes_then_alterna
     assert all(c.truncation == base.normalized().truncation for c in found)
 
 
+def test_alternates_keep_the_requests_other_edits() -> None:
+    base = AvatarSpec("v1", seed=11, edits=(("explore_3", 2.0),))
+    assert all(dict(c.edits).get("explore_3") == 2.0 for c in hair_candidates(base, RECIPE))
+
+
 def test_a_latent_avatar_has_no_alternates() -> None:
     base = AvatarSpec("v1", latent=(0.1,) * 8)
     assert len(hair_candidates(base, RECIPE)) == 3

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from gan.checkpoint import CheckpointError, CheckpointInfo, load_generator
 from gan.devices import DeviceError, pick_device
 from gan.imaging import to_uint8
 from gan.latents import seeds_latents
-from gan.networks import Generator
+from gan.networks import Generator, fuse_batchnorm
 
 logger = logging.getLogger(__name__)
 __all__ = ["AvatarModel", "DeviceError", "fuse_batchnorm", "pick_device", "pick_dtype"]
@@ -30,20 +27,6 @@ def pick_dtype(preference: str, device: torch.device) -> torch.dtype:
             raise DeviceError(f"dtype={preference!r} is not supported on the CPU; use float32")
         return torch.float32
     return torch.float16 if preference == "auto" else _DTYPES[preference]
-
-
-def fuse_batchnorm(generator: Generator) -> nn.Module:
-    """Fold each eval-mode BatchNorm into the transposed convolution before it.
-
-    Inference only: the same affine map in one layer instead of two passes over the activations.
-    """
-    fused = copy.deepcopy(generator)
-    for block in [fused.stem, *fused.blocks]:
-        conv, norm = block[0], block[1]
-        if isinstance(norm, nn.BatchNorm2d):
-            block[0] = fuse_conv_bn_eval(conv, norm, transpose=True)
-            block[1] = nn.Identity()
-    return fused
 
 
 class AvatarModel:

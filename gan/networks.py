@@ -11,6 +11,7 @@ packages, and the service must not pull in training code.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from dataclasses import asdict, dataclass
@@ -19,6 +20,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 from torch.nn.utils import parametrizations, parametrize
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 Norm = Literal["batch", "none"]
 ARCHITECTURE = "dcgan"
@@ -185,3 +187,18 @@ def bake_parametrizations(module: nn.Module) -> nn.Module:
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def fuse_batchnorm(generator: Generator) -> nn.Module:
+    """Fold each eval-mode BatchNorm into the transposed convolution before it.
+
+    Inference only: the same affine map in one layer instead of two passes over the activations.
+    The service serves the folded net, and `training/directions.py` factorises its first layer.
+    """
+    fused = copy.deepcopy(generator)
+    for block in [fused.stem, *fused.blocks]:
+        conv, norm = block[0], block[1]
+        if isinstance(norm, nn.BatchNorm2d):
+            block[0] = fuse_conv_bn_eval(conv, norm, transpose=True)
+            block[1] = nn.Identity()
+    return fused

@@ -45,7 +45,7 @@ from gan.creation import choose_hair
 from gan.directions import Direction, DirectionSet, HairRecipe, save_directions
 from gan.imaging import tile_grid, to_hwc
 from gan.latents import player_seed, seeds_latents
-from gan.networks import Generator
+from gan.networks import Generator, fuse_batchnorm
 from training.sampling import generate
 from training.visualize import save_png
 
@@ -94,8 +94,6 @@ class Renderer:
 # ------------------------------------------------------------------------------------------ finding
 def sefa(generator: Generator, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k SeFa directions (k x latent_dim, unit rows) and each one's share of the eigenvalue sum."""
-    from app.inference import fuse_batchnorm  # the same folding the service serves with
-
     weight = fuse_batchnorm(generator).stem[0].weight.detach().double()  # latent_dim x C x 4 x 4
     a = weight.reshape(weight.shape[0], -1)
     values, vectors = torch.linalg.eigh(a @ a.T)
@@ -312,7 +310,7 @@ def compute_directions(
         recipe = HairRecipe(color, name, (0.0, high / 2, high), config.hair_alternates)
         bases = [AvatarSpec(release, seed=player_seed(p)) for p in players]
         search = choose_hair(bases, recipe, render.specs)
-        images = np.stack([im for im in search.images if im is not None])
+        images = search.drawn()
         floor = config.face_floor * reference("hair_color", name)
         quality = {"name": color, "honoured": float(search.matched.mean()), "face_rate": float(detector.rate(images)),
                    "face_floor": floor, "mean_tries": float(search.tries.mean()), "players": len(players)}  # fmt: skip

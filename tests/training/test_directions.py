@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from gan.directions import load_directions
+from gan.networks import fuse_batchnorm
 from gan.releases import publish, read_manifest
 from tests.conftest import make_generator
 from training.cli import main
@@ -29,8 +30,6 @@ def test_sefa_gives_orthonormal_directions_in_energy_order() -> None:
     assert torch.allclose(vectors @ vectors.T, torch.eye(5), atol=1e-5)
     assert torch.all(shares[:-1] >= shares[1:]) and 0 < shares.sum() <= 1
     # the top direction moves the first layer most: more than a random unit vector does
-    from app.inference import fuse_batchnorm
-
     a = fuse_batchnorm(generator).stem[0].weight.detach().reshape(generator.config.latent_dim, -1)
     random = torch.nn.functional.normalize(torch.randn(generator.config.latent_dim), dim=0)
     assert (vectors[0] @ a).norm() > (random @ a).norm()

@@ -15,7 +15,16 @@ import torch
 from app.errors import invalid
 from app.releases import ServedRelease
 from app.schemas import LATENT_BOUND
-from gan.codes import MAX_VARIATIONS, AvatarSpec, CodeError, apply_edits, decode, encode, spec_latent
+from gan.codes import (
+    MAX_VARIATIONS,
+    AvatarSpec,
+    CodeError,
+    apply_edits,
+    canonical_edits,
+    decode,
+    encode,
+    spec_latent,
+)
 from gan.latents import MAX_SEED, derived_seed, truncate
 
 _EDIT = re.compile(r"^\s*([a-z][a-z0-9_]{0,63})\s*:\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*$")
@@ -49,14 +58,20 @@ def check_edits(served: ServedRelease, edits: dict[str, float], loc: Sequence[st
             raise invalid([*loc, name], problem, "edit_out_of_range")
 
 
+def query_edits(served: ServedRelease, text: str | None) -> dict[str, float]:
+    """A GET's `edits` query string, parsed and checked against the release."""
+    edits = parse_edits_query(text, ["query", "edits"])
+    check_edits(served, edits, ["query", "edits"])
+    return edits
+
+
 def vectors(served: ServedRelease) -> dict[str, torch.Tensor]:
     return served.directions.vectors if served.directions is not None else {}
 
 
 def edited(served: ServedRelease, latents: torch.Tensor, truncation: float, edits: dict[str, float]) -> torch.Tensor:
     """Truncate, then edit, exactly as `spec_latent` does for one row (so codes reproduce it)."""
-    spec_edits = AvatarSpec(served.name, seed=0).with_edits(edits).edits
-    return apply_edits(truncate(latents, truncation), spec_edits, vectors(served))
+    return apply_edits(truncate(latents, truncation), canonical_edits(edits.items()), vectors(served))
 
 
 def decode_code(code: str, served: ServedRelease, loc: Sequence[str | int]) -> AvatarSpec:

@@ -11,8 +11,6 @@ The service runs the same code (hair colour at character creation), so it is num
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 # fringe: rows 3-17, columns 12-51 of a 64 px face (scaled for other sizes); above the eyes in
@@ -68,17 +66,7 @@ def corner_lightness(images: np.ndarray) -> np.ndarray:
     return np.median(srgb_to_lab(corners)[..., 0].reshape(len(images), -1), axis=1)
 
 
-def _hair(channel: int) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda images: hair_lab(images)[:, channel]
-
-
-# scalar measures a latent direction may be fitted to; named as the service names the direction
-MEASURES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "hair_lightness": _hair(0),
-    "hair_redness": _hair(1),
-    "hair_yellowness": _hair(2),
-    "corner_lightness": corner_lightness,
-}
+# what each measure of `measure_all` reads; the direction fitted to it has the same name
 MEASURE_NOTES = {
     "hair_lightness": "L* of the fringe: black (low) to white or blonde (high)",
     "hair_redness": "a* of the fringe: green and teal (low) to red and pink (high)",

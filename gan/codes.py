@@ -25,6 +25,7 @@ import hashlib
 import math
 import re
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -49,6 +50,11 @@ class CodeError(ValueError):
 def f32(value: float) -> float:
     """`value` rounded to the nearest float32, the precision a code keeps."""
     return struct.unpack("<f", struct.pack("<f", value))[0]
+
+
+def canonical_edits(edits: Iterable[tuple[str, float]]) -> tuple[tuple[str, float], ...]:
+    """Edits as a code keeps them and as they are applied: float32, sorted by name, zeros dropped."""
+    return tuple(sorted((name, f32(s)) for name, s in edits if s != 0.0))
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,7 @@ class AvatarSpec:
             latent=None if self.latent is None else tuple(f32(x) for x in self.latent),
             truncation=f32(self.truncation),
             variations=tuple(Variation(v.seed, f32(v.strength)) for v in self.variations),
-            edits=tuple(sorted((name, f32(s)) for name, s in self.edits if s != 0.0)),
+            edits=canonical_edits(self.edits),
         )
 
     def child(self, noise_seed: int, strength: float) -> AvatarSpec:

@@ -54,6 +54,12 @@ class HairSearch:
         self._round = 0
         self._pending = list(range(len(bases)))
 
+    def drawn(self) -> np.ndarray:
+        """The chosen avatars' images, (N, H, W, 3), once the search has run."""
+        if any(image is None for image in self.images):
+            raise RuntimeError("the search has not drawn every avatar yet")
+        return np.stack(self.images)  # type: ignore[arg-type]
+
     def next_batch(self) -> list[AvatarSpec] | None:
         self._pending = [i for i in self._pending if self._round < len(self.candidates[i])]
         if not self._pending:

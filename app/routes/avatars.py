@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field, TypeAdapter, ValidationError
 
 from app.caching import cache_headers, matches, not_modified, release_headers
-from app.creator import check_edits, code_release, decode_code, edited, parse_edits_query, specs_latents
+from app.creator import check_edits, code_release, decode_code, edited, query_edits, specs_latents
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_avatar
 from app.errors import check_at_most, check_latent_length, check_pixels, invalid
@@ -81,8 +81,7 @@ async def with_hair_color(
     search = HairSearch(specs, recipe)
     while (batch := search.next_batch()) is not None:
         search.feed(await service.render(served.name, specs_latents(served, batch), request))
-    images = np.stack([image for image in search.images if image is not None])
-    return search.chosen, images, search.matched.tolist()
+    return search.chosen, search.drawn(), search.matched.tolist()
 
 
 _SEED = TypeAdapter(Annotated[int, Field(ge=0, le=MAX_SEED)])
@@ -98,8 +97,7 @@ def parse_seed(text: str) -> int:
 
 
 def seed_spec(served: ServedRelease, seed: int, query: AvatarQuery) -> AvatarSpec:
-    edits = parse_edits_query(query.edits, ["query", "edits"])
-    check_edits(served, edits, ["query", "edits"])
+    edits = query_edits(served, query.edits)
     return AvatarSpec(served.name, seed=seed, truncation=query.truncation, edits=tuple(edits.items())).normalized()
 
 

@@ -19,7 +19,6 @@ from app.schemas import (
     CodeRequest,
     CodeResponse,
     CodeText,
-    DirectionInfo,
     DirectionsResponse,
     VariationItem,
     VariationOptions,
@@ -117,13 +116,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         """The release's latent directions (names for `edits`, with their allowed ranges) and the hair
         colours character creation offers; empty for a release without published directions."""
         served = target.served
-        found = served.directions
-        return DirectionsResponse(
-            model=served.name,
-            model_version=served.version,
-            directions=[DirectionInfo(**d.describe()) for d in found.directions.values()] if found else [],
-            hair_colors=sorted(found.hair) if found else [],
-        )
+        listing = served.directions.describe() if served.directions else {"directions": [], "hair_colors": []}
+        return DirectionsResponse(model=served.name, model_version=served.version, **listing)
 
     @routes.get(
         prefix + "/variations.png",

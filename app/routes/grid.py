@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from app.caching import cache_headers, matches, not_modified
-from app.creator import check_edits, edited, parse_edits_query
+from app.creator import edited, query_edits
 from app.deps import ReleaseResolver, ServiceDep, SettingsDep, Target
 from app.encoding import encode_grid
 from app.errors import check_at_most, check_pixels
@@ -40,8 +40,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         check_pixels(["query", "n"], query.n, query.size, settings.max_request_pixels)
         columns = min(query.columns or grid_columns(query.n), query.n)
         served = target.served
-        edits = parse_edits_query(query.edits, ["query", "edits"])
-        check_edits(served, edits, ["query", "edits"])
+        edits = query_edits(served, query.edits)
         headers = cache_headers(
             served,
             target.pinned,

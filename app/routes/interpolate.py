@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from app.caching import cache_headers, matches, not_modified, release_headers
 from app.config import Settings
-from app.creator import check_edits, edited, parse_edits_query
+from app.creator import check_edits, edited, query_edits
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_gif, encode_strip
 from app.errors import check_at_most, check_latent_length, check_pixels
@@ -68,8 +68,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         """From the avatar of `start` to that of `end`: a PNG strip (frames left to right) or a looping GIF."""
         check_cost(query, "query", settings)
         served = target.served
-        edits = parse_edits_query(query.edits, ["query", "edits"])
-        check_edits(served, edits, ["query", "edits"])
+        edits = query_edits(served, query.edits)
         # without edits the validators are what they were before edits existed
         options = query.model_dump(mode="json", exclude=None if edits else {"edits"})
         if edits:

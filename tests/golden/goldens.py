@@ -33,7 +33,7 @@ import numpy as np
 from app.encoding import encode_png
 from app.inference import AvatarModel
 from gan.codes import AvatarSpec, decode, encode, spec_latent
-from gan.creation import HairSearch
+from gan.creation import choose_hair
 from gan.directions import DirectionSet, load_directions
 from gan.latents import derived_seed, player_seed, seeds_latents, truncate
 from gan.releases import read_manifest
@@ -77,9 +77,11 @@ def golden_codes(name: str, model: AvatarModel, directions: DirectionSet) -> lis
     ]
     codes.append(encode(AvatarSpec(name, seed=42, truncation=0.8).child(derived_seed(0, 0), 0.3)))
     for _, recipe in sorted(directions.hair.items())[:2]:
-        search = HairSearch([AvatarSpec(name, seed=player_seed("player-8d2f1c"))], recipe)
-        while (batch := search.next_batch()) is not None:
-            search.feed(np.stack([code_pixels(model, directions, encode(s))[1] for s in batch]))
+
+        def render(batch: list[AvatarSpec]) -> np.ndarray:
+            return np.stack([code_pixels(model, directions, encode(spec))[1] for spec in batch])
+
+        search = choose_hair([AvatarSpec(name, seed=player_seed("player-8d2f1c"))], recipe, render)
         codes.append(encode(search.chosen[0]))
     return codes
 

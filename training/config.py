@@ -39,6 +39,9 @@ class TrainConfig:
     g_spectral_norm: bool = False
     d_spectral_norm: bool = True
     d_dropout: float = 0.0  # Dropout2d after each D layer
+    # start G (and its EMA) from a published generator checkpoint, e.g. weights/v1.safetensors, instead of
+    # random weights: fine-tuning a release into a new one ("" : train from scratch). D starts fresh.
+    init_generator: str = ""
     # --- objective --------------------------------------------------------------------------
     loss: Literal["bce", "hinge"] = "hinge"
     real_label: float = 1.0  # bce targets for real / fake; 0.9 / 0.1 is label smoothing
@@ -56,6 +59,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     d_every: int = 1  # update D on every k-th step only (G updates every step)
+    d_warmup_steps: int = 0  # first steps update D only, so a fresh D learns to judge an initialised G first
     lr_decay_start: int = 0  # epoch from which both LRs decay exponentially (0: never)
     lr_decay_gamma: float = 1.0  # per-epoch LR factor once decay has started
     ema_decay: float = 0.999  # EMA of G's weights, the generator that is published (0 disables)
@@ -100,6 +104,7 @@ class TrainConfig:
             (self.lr_g > 0 and self.lr_d > 0, "lr_g and lr_d must be > 0"),
             (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)"),
             (self.d_every >= 1, "d_every must be >= 1"),
+            (self.d_warmup_steps >= 0, "d_warmup_steps must be >= 0"),
             (self.lr_decay_start >= 0 and 0 < self.lr_decay_gamma <= 1, "need lr_decay_start >= 0, 0 < gamma <= 1"),
             (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)"),
             (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),

@@ -41,6 +41,8 @@ RECIPE_KEYS = (
     "beta1",
     "beta2",
     "d_every",
+    "d_warmup_steps",
+    "init_generator",
     "lr_decay_start",
     "lr_decay_gamma",
     "ema_decay",

@@ -131,16 +131,19 @@ def train_step(
         group["lr"] = config.lr_g * scale
     for group in nets.opt_d.param_groups:
         group["lr"] = config.lr_d * scale
+    warmup = step < config.d_warmup_steps  # D alone, judging a generator that stands still
     z = torch.randn(real.shape[0], config.latent_dim, device=real.device)
-    with autocast():
+    with autocast(), torch.set_grad_enabled(not warmup):
         fake = nets.g_train(z)
     stats: dict[str, torch.Tensor] = {}
     # (1) Update D (every d_every-th step: the 32x32 recipe's slower D), with lazy R1 when set
-    if step % config.d_every == 0:
+    if warmup or step % config.d_every == 0:
         with_r1 = config.r1_gamma > 0 and (step // config.d_every) % config.r1_every == 0
         stats |= discriminator_step(
             nets, real, fake, config=config, augment=augment, autocast=autocast, with_r1=with_r1
         )
+    if warmup:
+        return stats
     # (2) Update G
     stats |= generator_step(nets, fake, config=config, augment=augment, autocast=autocast)
     # (3) Update the EMA generator
@@ -391,7 +394,7 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
                         bar.set_postfix(
                             epoch=pos.epoch,
                             loss_d=f"{row['loss_d']:.3f}" if "loss_d" in row else "-",
-                            loss_g=f"{row['loss_g']:.3f}",
+                            loss_g=f"{row['loss_g']:.3f}" if "loss_g" in row else "-",
                             img_s=f"{row['img_per_s']:.0f}",
                         )
                     local = stop_reason(config, pos, minutes(), stop.requested)

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from gan.checkpoint import CheckpointError, read_checkpoint
 from gan.networks import Discriminator, Generator, add_spectral_norm, init_dcgan_weights
-from training.config import TrainConfig
+from training.config import ConfigError, TrainConfig
 from training.distributed import World
 
 
@@ -39,6 +40,8 @@ def build_networks(config: TrainConfig, device: torch.device) -> Networks:
     d = Discriminator(config.discriminator_config())
     init_dcgan_weights(g)
     init_dcgan_weights(d)
+    if config.init_generator:
+        load_initial_generator(g, config)
     if config.g_spectral_norm:
         add_spectral_norm(g)
     g, d = g.to(device), d.to(device)
@@ -49,6 +52,24 @@ def build_networks(config: TrainConfig, device: torch.device) -> Networks:
     opt_g = torch.optim.Adam(g.parameters(), lr=config.lr_g, betas=betas)
     opt_d = torch.optim.Adam(d.parameters(), lr=config.lr_d, betas=betas)
     return Networks(g, d, g_ema, opt_g, opt_d)
+
+
+def load_initial_generator(g: Generator, config: TrainConfig) -> None:
+    """Copy a published checkpoint's weights into G, refusing one whose architecture differs.
+
+    Loaded before spectral norm is attached: a published weight already has a spectral norm of
+    about 1, so re-parametrizing it leaves the images as they were.
+    """
+    try:
+        info, tensors = read_checkpoint(config.init_generator)
+    except CheckpointError as exc:
+        raise ConfigError(f"init_generator: {exc}") from exc
+    if info.config != g.config:
+        raise ConfigError(
+            f"init_generator: {config.init_generator} is a {info.config.to_dict()} generator, but this run builds "
+            f"{g.config.to_dict()}; set latent_dim, resolution, g_channels and g_norm to match"
+        )
+    g.load_state_dict({name: t.float() if t.is_floating_point() else t for name, t in tensors.items()})
 
 
 def wrap_for_training(nets: Networks, config: TrainConfig, world: World, device: torch.device) -> None:

@@ -17,12 +17,13 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from gan.checkpoint import load_generator
+from gan.checkpoint import load_generator, read_checkpoint
 from gan.networks import count_parameters
 from training.cli import main
-from training.config import TrainConfig
+from training.config import ConfigError, TrainConfig
 from training.export import export_run
 from training.loop import resume_config, train
+from training.nets import build_networks
 from training.snapshot import load_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,6 +112,44 @@ def test_export_bakes_spectral_norm_of_the_32px_recipe(tiny_config: Callable[...
     generator, info = load_generator(export_run(run, tmp_path / "g32.safetensors").path)
     assert info.config.resolution == 32
     assert generator(torch.randn(2, info.config.latent_dim)).shape == (2, 3, 32, 32)
+
+
+def _published(tiny_config: Callable[..., TrainConfig], tmp_path: Path) -> Path:
+    """A small published generator (fp32, so a fine-tune starts from exactly its weights)."""
+    return export_run(train(tiny_config("sngan-64", max_steps=2, run_name="base")), tmp_path / "base.safetensors",
+                      dtype=torch.float32).path  # fmt: skip
+
+
+def test_fine_tune_starts_from_a_checkpoint_and_warms_up_d_alone(
+    tiny_config: Callable[..., TrainConfig], tmp_path: Path
+) -> None:
+    base = _published(tiny_config, tmp_path)
+    _, tensors = read_checkpoint(base)
+    config = tiny_config("sngan-64", max_steps=2, init_generator=str(base), d_warmup_steps=2, run_name="warm")
+    torch.manual_seed(config.seed)
+    initial_d = build_networks(config, torch.device("cpu")).d.state_dict()
+    run = train(config)
+    warm = load_snapshot(run / "snapshot.pt")
+    weights = {n: t for n, t in tensors.items() if "running_" not in n and "num_batches" not in n}  # BN stats move
+    for name, t in weights.items():  # two D-only steps: G and its EMA are still the checkpoint, D has moved
+        assert torch.equal(warm["g"][name], t) and torch.equal(warm["g_ema"][name], t), name
+    assert any(not torch.equal(warm["d"][k], t) for k, t in initial_d.items() if t.is_floating_point())
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert all("loss_d" in r and "loss_g" not in r for r in rows)
+    tuned = train(tiny_config("sngan-64", max_steps=3, init_generator=str(base), d_warmup_steps=2, run_name="tuned"))
+    assert not torch.equal(load_snapshot(tuned / "snapshot.pt")["g"]["stem.0.weight"], tensors["stem.0.weight"])
+    card = export_run(tuned, tmp_path / "tuned.safetensors").card
+    assert card["recipe"]["init_generator"] == str(base) and card["recipe"]["d_warmup_steps"] == 2
+
+
+def test_fine_tune_refuses_a_checkpoint_of_another_shape(
+    tiny_config: Callable[..., TrainConfig], tmp_path: Path
+) -> None:
+    base = _published(tiny_config, tmp_path)
+    with pytest.raises(ConfigError, match=r"init_generator: .*base.safetensors is a .*set latent_dim"):
+        train(tiny_config("sngan-64", max_steps=1, g_channels=16, init_generator=str(base), run_name="wide"))
+    with pytest.raises(ConfigError, match=r"init_generator: .*missing.safetensors: file not found"):
+        train(tiny_config("sngan-64", max_steps=1, init_generator=str(tmp_path / "missing.safetensors")))
 
 
 # ------------------------------------------------------------------------------------------ CLI

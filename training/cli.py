@@ -49,6 +49,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, help="real images to compare with (folder, .zip, .tar)")
     p.add_argument("--out", type=Path, help="folder for metrics.json and the pictures")
     p.add_argument("--samples", type=int, default=1000, help="generated (and real) images to score")
+    p.add_argument("--truncation", type=float, default=1.0, help="score samples drawn at this psi, in (0, 1]")
     p.add_argument("--cascade", help="lbpcascade_animeface.xml (or $AVATARS_CASCADE)")
     p.add_argument("--fid", action="store_true", help="also compute FID and KID (needs Inception weights)")
     p.add_argument("--inception-weights", help="torch-fidelity's Inception file (or $AVATARS_INCEPTION_WEIGHTS)")
@@ -199,11 +200,14 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from training.evaluate import evaluate
 
+    if not 0.0 < args.truncation <= 1.0:
+        raise ConfigError(f"--truncation must be in (0, 1], got {args.truncation}")
     results = evaluate(
         args.weights,
         data=args.data,
         out_dir=args.out,
         samples=args.samples,
+        truncation=args.truncation,
         cascade=args.cascade,
         inception_weights=args.inception_weights,
         allow_download=args.allow_download,

@@ -32,6 +32,7 @@ def evaluate(
     data: Path | None = None,
     out_dir: Path | None = None,
     samples: int = 1000,
+    truncation: float = 1.0,
     cascade: str | None = None,
     inception_weights: str | None = None,
     allow_download: bool = False,
@@ -47,12 +48,16 @@ def evaluate(
     metric runs whenever `data` is given and `distribution` is set; the first time for a data set
     it trains that set's encoder (minutes on a CPU), later it reads it from `encoder_cache`.
     FID/KID run when `fid` is set and fail with a clear message where the Inception weights are
-    unavailable.
+    unavailable. `truncation` scores the generator as the service draws it at that psi: the
+    numbers that decide whether a tamer default is worth the variety it costs.
     """
     generator, info = load_generator(weights, device=device)
     dim = info.config.latent_dim
-    generated = generate_seeds(generator, range(EVAL_SEEDS_START, EVAL_SEEDS_START + samples), dim)
+    seeds = range(EVAL_SEEDS_START, EVAL_SEEDS_START + samples)
+    generated = generate_seeds(generator, seeds, dim, psi=truncation)
     results: dict[str, Any] = {"model_version": info.model_version, "weights": str(weights), "samples": samples}
+    if truncation != 1.0:
+        results["truncation"] = truncation
 
     real = None
     if data is not None:
@@ -84,16 +89,22 @@ def evaluate(
 
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        save_pictures(generator, dim, generated, real, out_dir)
+        save_pictures(generator, dim, generated, real, out_dir, truncation)
         (out_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 
 
 def save_pictures(
-    generator: torch.nn.Module, dim: int, generated: torch.Tensor, real: torch.Tensor | None, out_dir: Path
+    generator: torch.nn.Module,
+    dim: int,
+    generated: torch.Tensor,
+    real: torch.Tensor | None,
+    out_dir: Path,
+    truncation: float = 1.0,
 ) -> None:
+    grid_seeds = range(GRID_SEEDS_START, GRID_SEEDS_START + 64)
     save_png(
-        tile_grid(to_hwc(generate_seeds(generator, range(GRID_SEEDS_START, GRID_SEEDS_START + 64), dim))),
+        tile_grid(to_hwc(generate_seeds(generator, grid_seeds, dim, psi=truncation))),
         out_dir / "samples.png",
     )
     if real is not None:

@@ -212,6 +212,7 @@ def test_cli_sample_and_evaluate(
     assert main(["sample", str(weights), "--out", str(tmp_path / "walk.png"), "--interpolate", "1", "2"]) == 0
     assert (tmp_path / "grid.png").stat().st_size > 0 and (tmp_path / "walk.png").stat().st_size > 0
     import cv2
+    from PIL import Image
 
     cascade = str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml")
     out = tmp_path / "eval"
@@ -228,6 +229,12 @@ def test_cli_sample_and_evaluate(
         "real-vs-generated.png",
         "interpolation.png",
     }
+    tame = main(["evaluate", str(weights), "--samples", "8", "--truncation", "0.5", "--out", str(tmp_path / "tame"),
+                 "--cascade", cascade])  # fmt: skip
+    assert tame == 0 and json.loads((tmp_path / "tame" / "metrics.json").read_text())["truncation"] == 0.5
+    assert Image.open(tmp_path / "tame" / "samples.png").tobytes() != Image.open(out / "samples.png").tobytes()
+    code, err = run_cli(["evaluate", str(weights), "--truncation", "0"], capsys)
+    assert code == 2 and "--truncation must be in (0, 1], got 0.0" in err
     code, err = run_cli(["evaluate", str(weights), "--cascade", str(tmp_path / "none.xml")], capsys)
     assert code == 2 and "none.xml not found" in err
     code, err = run_cli(["evaluate", str(weights), "--data", str(faces64), "--fid", "--no-distribution"], capsys)

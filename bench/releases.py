@@ -21,15 +21,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from app.config import DEFAULT_WEIGHTS_DIR
 from app.inference import AvatarModel
 from bench.ceilings import generator_ceiling
 from gan.checkpoint import CheckpointError
-from gan.latents import seeds_latents
-from gan.networks import count_parameters
+from gan.networks import count_flops, count_parameters
 from gan.releases import ManifestError, read_manifest
 
 logger = logging.getLogger(__name__)
@@ -49,11 +45,8 @@ class ReleaseCost:
 
 
 def gflop_per_image(model: AvatarModel) -> float:
-    """Forward FLOPs of one image (a multiply-add counts as two), as torch counts them."""
-    counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode():
-        model.net(seeds_latents([0], model.latent_dim).to(model.device, model.dtype))
-    return counter.get_total_flops() / 1e9
+    """Forward GFLOP of one image of the served (folded) network."""
+    return count_flops(model.net, model.latent_dim) / 1e9
 
 
 def point_key(threads: int, batch_size: int) -> str:

@@ -189,6 +189,17 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def count_flops(generator: nn.Module, latent_dim: int) -> int:
+    """Forward FLOPs of one image (a multiply-add counts as two), as torch's FlopCounterMode counts."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    param = next(generator.parameters())
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        generator(torch.zeros(1, latent_dim, device=param.device, dtype=param.dtype))
+    return counter.get_total_flops()
+
+
 def fuse_batchnorm(generator: Generator) -> nn.Module:
     """Fold each eval-mode BatchNorm into the transposed convolution before it.
 

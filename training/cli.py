@@ -374,8 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     from training.snapshot import SnapshotError
 
     try:
-        COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
     except (ConfigError, DatasetError, SnapshotError, CheckpointError, ManifestError, MetricUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return code or 0  # a command that judges (release check) answers 1 for "no"

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from gan.releases import ManifestError, add_directions, publish, read_manifest, set_status, verify_files
+from training.config import ConfigError
 
 logger = logging.getLogger(__name__)
 DEFAULT_FOLDER = Path("weights")
@@ -41,12 +42,59 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     directions.add_argument("name")
     directions.add_argument("directions", type=Path, help="runs/directions/NAME/directions.safetensors")
+    check = actions.add_parser(
+        "check",
+        help="may CHECKPOINT replace a release? scores both on the same samples and judges the gates",
+        description="Exit status 0 when every gate passes, 1 when one fails (training/release_gate.py).",
+    )
+    check.add_argument("checkpoint", type=Path, help="the candidate, an exported .safetensors")
+    check.add_argument("--against", help="the release it would replace (default: the default release)")
+    check.add_argument("--data", type=Path, required=True, help="the training images (held-out faces, real face rate)")
+    check.add_argument("--cascade", help="lbpcascade_animeface.xml (or $AVATARS_CASCADE)")
+    check.add_argument("--samples", type=int, default=1000, help="generated images per generator")
+    check.add_argument("--encoder-cache", help="feature-encoder cache (or $AVATARS_ENCODER_CACHE)")
+    check.add_argument("--out", type=Path, help="write release-check.{json,md} here")
+    from training.release_gate import Gates  # local: the gate pulls in the metrics, which `release add` never needs
+
+    gates = Gates()
+    check.add_argument("--max-fd-ratio", type=float, default=gates.max_fd_ratio, help="FD against the baseline's")
+    check.add_argument("--min-face-rate-ratio", type=float, default=gates.min_face_rate_ratio,
+                       help="face rate against real images' rate")  # fmt: skip
+    check.add_argument("--max-copies-p1", type=float, default=gates.max_copies_p1, help="share of near-copies")
+    check.add_argument(
+        "--min-speed-ratio", type=float, default=gates.min_speed_ratio, help="images/s against the baseline's"
+    )
     actions.add_parser("list", help="print the manifest")
     actions.add_parser("verify", help="check every served release's file against its published hash")
 
 
-def run(args: argparse.Namespace) -> None:
+def check(args: argparse.Namespace) -> int:
+    from training.release_gate import Gates, check_release, markdown
+
+    manifest = read_manifest(args.weights_dir)
+    name = args.against or manifest.default.name
+    baseline = manifest.get(name)
+    if baseline is None:
+        raise ManifestError(manifest.path, f"no release {name!r} to check against")
+    try:
+        gates = Gates(args.max_fd_ratio, args.min_face_rate_ratio, args.max_copies_p1, args.min_speed_ratio)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if args.samples < 2:
+        raise ConfigError("--samples must be >= 2")
+    verify_files(manifest)  # the baseline as published, not as it may have been edited since
+    report = check_release(
+        args.checkpoint, manifest.file_of(baseline), data=args.data, cascade=args.cascade, samples=args.samples,
+        encoder_cache=args.encoder_cache, gates=gates, out_dir=args.out,
+    )  # fmt: skip
+    print(markdown(report))  # the command's output
+    return 0 if report["passed"] else 1
+
+
+def run(args: argparse.Namespace) -> int | None:
     folder: Path = args.weights_dir
+    if args.action == "check":
+        return check(args)
     if args.action == "add":
         release = publish(folder, args.name, args.checkpoint, make_default=args.default, notes=args.notes)
         logger.info("published %s (%s, model %s) in %s", release.name, release.status, release.model_version, folder)

@@ -34,6 +34,7 @@ from gan.networks import count_flops, fuse_batchnorm
 from training.evaluate import evaluate
 from training.metrics.distribution import KEY_COPIES_P1, KEY_FD
 from training.metrics.encoder import EncoderRecipe
+from training.metrics.face_detection import resolve_cascade
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +122,11 @@ def check_release(
     speed_seconds: float = 1.0,
     out_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Score both generators, time them, and judge; the report as a dict (and files in out_dir)."""
+    """Score both generators, time them, and judge; the report as a dict (and files in out_dir).
+
+    The face gate needs the cascade, so a missing one stops here, before minutes of scoring.
+    """
+    cascade = str(resolve_cascade(cascade))
     scored = {}
     for name, path in (("candidate", candidate), ("baseline", baseline)):
         logger.info("scoring the %s %s on %d samples", name, path, samples)

@@ -109,6 +109,8 @@ def test_cli_answers_1_for_a_failed_gate_and_2_for_an_unknown_release(
     args = ["release", "--weights-dir", str(folder), "check", str(tmp_path / "g.safetensors"), "--data", str(faces)]
     assert main([*args, "--against", "v9"]) == 2
     assert "no release 'v9' to check against" in capsys.readouterr().err
+    assert main([*args, "--cascade", str(tmp_path / "none.xml")]) == 2
+    assert "none.xml not found" in capsys.readouterr().err
     assert main([*args, "--samples", "1"]) == 2
     assert main([*args, "--max-fd-ratio", "0"]) == 2
     assert "max_fd_ratio must be > 0" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.training.synthetic_faces import TINY_RECIPE, save_faces, synthetic_faces
 from training.metrics import distribution as dist
 from training.metrics import encoder as enc
 from training.metrics.check import (
@@ -26,33 +27,6 @@ from training.metrics.check import (
 )
 from training.metrics.encoder import EncoderError, EncoderRecipe, get_encoder, split_real, train_encoder
 from training.metrics.fid import frechet_distance as fidelity_frechet_distance
-
-# a few seconds of training on one thread: enough to separate faces from noise; a 64-bin palette, as
-# 48 faces cannot fill the covariance of 512 bins
-TINY_RECIPE = EncoderRecipe(
-    channels=(8, 16, 16, 16), projection_dim=16, steps=25, batch_size=32, holdout=48, palette_levels=4
-)
-
-
-def synthetic_faces(count: int, seed: int = 0, side: int = 64) -> torch.Tensor:
-    """Cartoon faces: a skin disc with two eyes and a hair band on a flat background, all smooth
-    shapes, so that blur and noise change them the way they change drawn faces."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
-    images = np.empty((count, side, side, 3), dtype=np.uint8)
-    for i in range(count):
-        image = np.empty((side, side, 3), dtype=np.float32)
-        image[:] = rng.integers(40, 220, 3)
-        cy, cx, r = side / 2 + rng.normal(0, 3), side / 2 + rng.normal(0, 3), side * rng.uniform(0.28, 0.36)
-        image[(yy - cy) ** 2 + (xx - cx) ** 2 < r**2] = rng.integers(180, 255, 3)
-        image[(yy < cy - r * rng.uniform(0.3, 0.6)) & ((yy - cy) ** 2 + (xx - cx) ** 2 < (1.15 * r) ** 2)] = (
-            rng.integers(0, 255, 3)
-        )
-        eye_colour, eye_r = rng.integers(0, 160, 3), r * rng.uniform(0.12, 0.2)
-        for dx in (-0.4, 0.4):
-            image[(yy - cy) ** 2 + (xx - (cx + dx * r)) ** 2 < eye_r**2] = eye_colour
-        images[i] = image
-    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
 
 
 @pytest.fixture(scope="module")
@@ -372,12 +346,7 @@ def test_run_check_writes_one_row_per_variant(faces: torch.Tensor, reference: di
 # ------------------------------------------------------------------------ evaluate and train
 @pytest.fixture(scope="module")
 def faces_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from PIL import Image
-
-    folder = tmp_path_factory.mktemp("synthetic-faces")
-    for i, image in enumerate(synthetic_faces(40, seed=1).permute(0, 2, 3, 1).numpy()):
-        Image.fromarray(image).save(folder / f"face-{i:03d}.png")
-    return folder
+    return save_faces(tmp_path_factory.mktemp("synthetic-faces"), 40, seed=1)
 
 
 def test_evaluate_reports_the_distribution_metric_with_its_encoder(

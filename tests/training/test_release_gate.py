@@ -13,7 +13,7 @@ from gan.checkpoint import save_generator
 from gan.networks import GeneratorConfig
 from gan.releases import publish
 from tests.conftest import make_generator
-from tests.training.test_distribution_metric import TINY_RECIPE, synthetic_faces
+from tests.training.synthetic_faces import TINY_RECIPE, save_faces
 from training.cli import main
 from training.release_gate import Gates, check_release, judge, markdown, measure_speed
 
@@ -65,12 +65,7 @@ def test_speed_is_measured_for_every_generator() -> None:
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from PIL import Image
-
-    folder = tmp_path_factory.mktemp("gate-faces")
-    for i, image in enumerate(synthetic_faces(40, seed=2).permute(0, 2, 3, 1).numpy()):
-        Image.fromarray(image).save(folder / f"face-{i:03d}.png")
-    return folder
+    return save_faces(tmp_path_factory.mktemp("gate-faces"), 40, seed=2)
 
 
 def _cascade() -> str:

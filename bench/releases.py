@@ -1,7 +1,8 @@
 """`python -m bench.releases v1 v2`: what a new release costs to serve, next to the one it replaces.
 
 A release may only become the default if the service can still afford it, so this measures, for
-each named release and in one process: parameters, GFLOP per 64 px image (counted by torch's own
+each named release and in one process: parameters, GFLOP per image at the release's resolution
+(counted by torch's own
 `FlopCounterMode` on the served, batch-norm-folded network) and images per second of the
 service's inference path (`AvatarModel.render`) at a few batch sizes and thread counts. Releases
 are measured in alternating rounds and each point reports its median over the rounds, so a
@@ -54,10 +55,11 @@ def point_key(threads: int, batch_size: int) -> str:
 
 
 def measure(
-    weights: dict[str, Path], *, batch_sizes: list[int], threads: list[int], seconds: float, rounds: int
+    weights: dict[str, tuple[Path, str]], *, batch_sizes: list[int], threads: list[int], seconds: float, rounds: int
 ) -> list[ReleaseCost]:
     """Every release at every point, `rounds` times, alternating releases within each round."""
-    models = {name: AvatarModel.load(path, device="cpu") for name, path in weights.items()}
+    models = {name: AvatarModel.load(path, device="cpu", expected_version=version) for name, (path, version) in
+              weights.items()}  # fmt: skip
     runs: dict[str, dict[str, list[float]]] = {name: {} for name in models}
     for r in range(rounds):
         for name, model in models.items():
@@ -69,7 +71,7 @@ def measure(
             name=name,
             model_version=model.info.model_version,
             parameters=count_parameters(model.net),
-            file_bytes=weights[name].stat().st_size,
+            file_bytes=weights[name][0].stat().st_size,
             gflop_per_image=gflop_per_image(model),
             images_per_s={key: statistics.median(values) for key, values in runs[name].items()},
         )
@@ -100,15 +102,18 @@ def markdown(costs: list[ReleaseCost]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def resolve(names: list[str], weights_dir: Path) -> dict[str, Path]:
+def resolve(names: list[str], weights_dir: Path) -> dict[str, tuple[Path, str]]:
+    """Each release's file and the model version it was published with (a changed file is refused)."""
     manifest = read_manifest(weights_dir)
-    out = {}
+    if len(set(names)) < len(names):
+        raise ManifestError(manifest.path, f"a release is named twice in {names}")
+    out: dict[str, tuple[Path, str]] = {}
     for name in names:
         release = manifest.get(name)
         if release is None:
             known = ", ".join(r.name for r in manifest.releases)
             raise ManifestError(manifest.path, f"no release {name!r} (releases: {known})")
-        out[name] = manifest.file_of(release)
+        out[name] = (manifest.file_of(release), release.model_version)
     return out
 
 

@@ -190,7 +190,10 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def count_flops(generator: nn.Module, latent_dim: int) -> int:
-    """Forward FLOPs of one image (a multiply-add counts as two), as torch's FlopCounterMode counts."""
+    """Forward FLOPs of one image (a multiply-add counts as two), as torch's FlopCounterMode counts.
+
+    Give it an eval-mode generator: in train mode the counting pass would move batch-norm statistics.
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
     param = next(generator.parameters())

@@ -33,7 +33,7 @@ from training.losses import OBJECTIVES, d_r1_penalty
 from training.metrics.distribution import KEY_FD, KEY_PRECISION, KEY_RECALL, DistributionReference, build_reference
 from training.metrics.encoder import EncoderRecipe
 from training.metrics.face_detection import FaceDetector, MetricUnavailable, resolve_cascade
-from training.nets import Networks, build_networks, wrap_for_training
+from training.nets import Networks, build_networks, initial_generator_state, wrap_for_training
 from training.run_folder import RunWriter, describe_environment, new_run_dir
 from training.sampling import EVAL_SEEDS_START, GRID_SEEDS_START, generate_seeds
 from training.snapshot import SNAPSHOT_NAME, Position, capture, load_snapshot, restore, save_snapshot
@@ -299,6 +299,8 @@ def train(config: TrainConfig, resume: Path | None = None) -> Path:
     world, device = init_world(config.device)
     handler: logging.Handler | None = None
     try:
+        if resume is None and config.init_generator:
+            initial_generator_state(config)  # a wrong checkpoint stops before a run folder exists
         # rank 0 names and checks the folder before anyone writes into it; the others take its choice
         chosen = resume if resume is not None else (new_run_dir(config) if world.is_main else None)
         run_dir = Path(str(from_main(str(chosen), world)))
@@ -332,7 +334,7 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
     images = data.images.to(device)
 
     torch.manual_seed(config.seed)  # same initial weights on every rank and every run of this seed
-    nets = build_networks(config, device)
+    nets = build_networks(config, device, resuming=resuming)
     pos = Position()
     if resuming:
         pos = restore(nets, load_snapshot(run_dir / SNAPSHOT_NAME))

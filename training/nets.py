@@ -35,13 +35,14 @@ class Networks:
         return self.g_ema if self.g_ema is not None else self.g
 
 
-def build_networks(config: TrainConfig, device: torch.device) -> Networks:
+def build_networks(config: TrainConfig, device: torch.device, *, resuming: bool = False) -> Networks:
+    """Fresh networks (G from `init_generator` where set); a resume overwrites them from its snapshot."""
     g = Generator(config.generator_config())
     d = Discriminator(config.discriminator_config())
     init_dcgan_weights(g)
     init_dcgan_weights(d)
-    if config.init_generator:
-        load_initial_generator(g, config)
+    if config.init_generator and not resuming:
+        g.load_state_dict(initial_generator_state(config))
     if config.g_spectral_norm:
         add_spectral_norm(g)
     g, d = g.to(device), d.to(device)
@@ -54,22 +55,30 @@ def build_networks(config: TrainConfig, device: torch.device) -> Networks:
     return Networks(g, d, g_ema, opt_g, opt_d)
 
 
-def load_initial_generator(g: Generator, config: TrainConfig) -> None:
-    """Copy a published checkpoint's weights into G, refusing one whose architecture differs.
+def initial_generator_state(config: TrainConfig) -> dict[str, torch.Tensor]:
+    """The weights of `init_generator`, refused unless the checkpoint is this run's G.
 
-    Loaded before spectral norm is attached: a published weight already has a spectral norm of
-    about 1, so re-parametrizing it leaves the images as they were.
+    Same architecture, and the same spectral-norm setting: a G trained without spectral norm has
+    layer norms well above 1, so re-parametrizing its weights would change every image, while a
+    published spectral-norm weight has norm 1 already and comes back as it was.
     """
     try:
         info, tensors = read_checkpoint(config.init_generator)
     except CheckpointError as exc:
         raise ConfigError(f"init_generator: {exc}") from exc
-    if info.config != g.config:
+    built = config.generator_config()
+    if info.config != built:
         raise ConfigError(
             f"init_generator: {config.init_generator} is a {info.config.to_dict()} generator, but this run builds "
-            f"{g.config.to_dict()}; set latent_dim, resolution, g_channels and g_norm to match"
+            f"{built.to_dict()}; set latent_dim, resolution, g_channels and g_norm to match"
         )
-    g.load_state_dict({name: t.float() if t.is_floating_point() else t for name, t in tensors.items()})
+    trained_with_sn = bool(info.card.get("recipe", {}).get("g_spectral_norm", False))
+    if trained_with_sn != config.g_spectral_norm:
+        raise ConfigError(
+            f"init_generator: {config.init_generator} was trained with g_spectral_norm={trained_with_sn}; "
+            f"set g_spectral_norm={str(trained_with_sn).lower()} to start from its images"
+        )
+    return {name: t.float() if t.is_floating_point() else t for name, t in tensors.items()}
 
 
 def wrap_for_training(nets: Networks, config: TrainConfig, world: World, device: torch.device) -> None:

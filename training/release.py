@@ -45,7 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     check = actions.add_parser(
         "check",
         help="may CHECKPOINT replace a release? scores both on the same samples and judges the gates",
-        description="Exit status 0 when every gate passes, 1 when one fails (training/release_gate.py).",
+        description="Exit status 0 when every gate passes, 1 when one fails, 2 when the check cannot run "
+        "(training/release_gate.py).",
     )
     check.add_argument("checkpoint", type=Path, help="the candidate, an exported .safetensors")
     check.add_argument("--against", help="the release it would replace (default: the default release)")
@@ -54,21 +55,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--samples", type=int, default=1000, help="generated images per generator")
     check.add_argument("--encoder-cache", help="feature-encoder cache (or $AVATARS_ENCODER_CACHE)")
     check.add_argument("--out", type=Path, help="write release-check.{json,md} here")
-    from training.release_gate import Gates  # local: the gate pulls in the metrics, which `release add` never needs
-
-    gates = Gates()
-    check.add_argument("--max-fd-ratio", type=float, default=gates.max_fd_ratio, help="FD against the baseline's")
-    check.add_argument("--min-face-rate-ratio", type=float, default=gates.min_face_rate_ratio,
-                       help="face rate against real images' rate")  # fmt: skip
-    check.add_argument("--max-copies-p1", type=float, default=gates.max_copies_p1, help="share of near-copies")
-    check.add_argument(
-        "--min-speed-ratio", type=float, default=gates.min_speed_ratio, help="images/s against the baseline's"
-    )
+    # defaults (None) are Gates' own, filled in by `check`: the gate module pulls in the metrics
+    check.add_argument("--max-fd-ratio", type=float, help="FD against the baseline's (default 0.75)")
+    check.add_argument("--min-face-rate-ratio", type=float, help="face rate against real images' rate (default 0.95)")
+    check.add_argument("--max-copies-p1", type=float, help="share of near-copies (default 0.02)")
+    check.add_argument("--min-speed-ratio", type=float, help="images/s against the baseline's (default 0.5)")
     actions.add_parser("list", help="print the manifest")
     actions.add_parser("verify", help="check every served release's file against its published hash")
 
 
 def check(args: argparse.Namespace) -> int:
+    """Judge a candidate against a release; every way the check cannot run is found before scoring."""
+    from dataclasses import fields
+
     from training.release_gate import Gates, check_release, markdown
 
     manifest = read_manifest(args.weights_dir)
@@ -76,12 +75,18 @@ def check(args: argparse.Namespace) -> int:
     baseline = manifest.get(name)
     if baseline is None:
         raise ManifestError(manifest.path, f"no release {name!r} to check against")
+    given = {f.name: getattr(args, f.name) for f in fields(Gates) if getattr(args, f.name, None) is not None}
     try:
-        gates = Gates(args.max_fd_ratio, args.min_face_rate_ratio, args.max_copies_p1, args.min_speed_ratio)
+        gates = Gates(**given)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     if args.samples < 2:
         raise ConfigError("--samples must be >= 2")
+    if args.out is not None:  # a folder that cannot be written should fail now, not after minutes of scoring
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--out {args.out}: {exc.strerror or exc}") from exc
     verify_files(manifest)  # the baseline as published, not as it may have been edited since
     report = check_release(
         args.checkpoint, manifest.file_of(baseline), data=args.data, cascade=args.cascade, samples=args.samples,

@@ -70,3 +70,5 @@ def test_command_measures_two_releases_and_names_an_unknown_one(
     assert "(1.00x)" in (out / "releases-cost.md").read_text().splitlines()[2]
     assert main(["v1", "v9", "--weights-dir", str(folder), "--seconds", "0.01"]) == 2
     assert "no release 'v9' (releases: v1, v2)" in capsys.readouterr().err
+    assert main(["v1", "v1", "--weights-dir", str(folder)]) == 2
+    assert "a release is named twice" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ from gan.networks import GeneratorConfig
 from gan.releases import publish
 from tests.conftest import make_generator
 from tests.training.synthetic_faces import TINY_RECIPE, save_faces
+from training import release_gate
 from training.cli import main
+from training.config import ConfigError
 from training.release_gate import Gates, check_release, judge, markdown, measure_speed
 
 BASELINE = {"ssl_fd": 0.20, "face_rate": 0.70, "copies_p1": 0.0, "images_per_s": 1000.0, "real_face_rate": 0.72}
@@ -41,6 +44,12 @@ def test_a_candidate_better_on_every_gate_passes() -> None:
 def test_each_gate_fails_on_its_own(change: dict, gate: str) -> None:
     result = verdicts(GOOD | change)
     assert not result.pop(gate) and all(result.values())
+
+
+def test_a_detector_that_misses_real_faces_fails_the_face_gate() -> None:
+    blind = {"face_rate": 0.0, "real_face_rate": 0.0}  # 0 >= 0.95 x 0, but the detector reads no faces
+    assert not verdicts(GOOD | blind)["face rate"]
+    assert verdicts(GOOD | blind, Gates(min_real_face_rate=0.0))["face rate"]
 
 
 def test_a_missing_metric_fails_its_gate_instead_of_passing() -> None:
@@ -88,24 +97,49 @@ def test_a_whole_check_scores_both_on_the_same_samples(faces: Path, tmp_path: Pa
     written = json.loads((tmp_path / "out" / "release-check.json").read_text())
     assert written["gates"] == itself["gates"]
     assert "Release check: **FAIL**" in (tmp_path / "out" / "release-check.md").read_text()
-    lenient_gates = Gates(max_fd_ratio=100.0, min_face_rate_ratio=0.0, min_speed_ratio=0.0)  # random weights
+    lenient_gates = Gates(max_fd_ratio=100.0, min_face_rate_ratio=0.0, min_speed_ratio=0.0, min_real_face_rate=0.0)
     lenient = check_release(other, base, **common, gates=lenient_gates)  # type: ignore[arg-type]
     assert lenient["passed"] and "real_face_rate" in lenient["candidate"]
     assert "**PASS**" in markdown(lenient)
     assert lenient["candidate"]["model_version"] != lenient["baseline"]["model_version"]
+    small = tmp_path / "small.safetensors"
+    save_generator(make_generator(GeneratorConfig(latent_dim=16, resolution=32, channels=4, max_channels=32)), small)
+    with pytest.raises(ConfigError, match=r"different resolutions \[32, 64\]: not comparable"):
+        check_release(small, base, **common)  # type: ignore[arg-type]
 
 
-def test_cli_answers_1_for_a_failed_gate_and_2_for_an_unknown_release(
-    faces: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_cli_answers_1_for_a_failed_gate_0_for_a_pass_and_2_when_it_cannot_run(
+    faces: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = tmp_path / "weights"
     save_generator(make_generator(), tmp_path / "g.safetensors")
     publish(folder, "v1", tmp_path / "g.safetensors")
-    args = ["release", "--weights-dir", str(folder), "check", str(tmp_path / "g.safetensors"), "--data", str(faces)]
+    args = ["release", "--weights-dir", str(folder), "check", str(tmp_path / "g.safetensors"), "--data", str(faces),
+            "--cascade", _cascade()]  # fmt: skip
+    seen: list[Gates] = []
+
+    def judged(passed: bool) -> Callable[..., dict]:
+        def fake(candidate: Path, baseline: Path, *, gates: Gates, **_: object) -> dict:
+            seen.append(gates)
+            report = {"samples": 2, "model_version": "x"}
+            return {"passed": passed, "gates": [], "candidate": report, "baseline": report}
+
+        return fake
+
+    monkeypatch.setattr(release_gate, "check_release", judged(False))
+    assert main([*args, "--max-fd-ratio", "0.9"]) == 1 and "**FAIL**" in capsys.readouterr().out
+    assert seen[-1] == Gates(max_fd_ratio=0.9)  # the flag changes its gate, the others keep their defaults
+    monkeypatch.setattr(release_gate, "check_release", judged(True))
+    assert main(args) == 0 and "**PASS**" in capsys.readouterr().out
     assert main([*args, "--against", "v9"]) == 2
     assert "no release 'v9' to check against" in capsys.readouterr().err
-    assert main([*args, "--cascade", str(tmp_path / "none.xml")]) == 2
-    assert "none.xml not found" in capsys.readouterr().err
     assert main([*args, "--samples", "1"]) == 2
+    assert "--samples must be >= 2" in capsys.readouterr().err
     assert main([*args, "--max-fd-ratio", "0"]) == 2
     assert "max_fd_ratio must be > 0" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("")
+    assert main([*args, "--out", str(tmp_path / "a-file")]) == 2
+    assert "--out" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main([*args[:-2], "--cascade", str(tmp_path / "none.xml")]) == 2
+    assert "none.xml not found" in capsys.readouterr().err

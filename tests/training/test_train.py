@@ -150,6 +150,9 @@ def test_fine_tune_refuses_a_checkpoint_of_another_shape(
         train(tiny_config("sngan-64", max_steps=1, g_channels=16, init_generator=str(base), run_name="wide"))
     with pytest.raises(ConfigError, match=r"init_generator: .*missing.safetensors: file not found"):
         train(tiny_config("sngan-64", max_steps=1, init_generator=str(tmp_path / "missing.safetensors")))
+    with pytest.raises(ConfigError, match=r"trained with g_spectral_norm=False; set g_spectral_norm=false"):
+        train(tiny_config("sngan-64", max_steps=1, g_spectral_norm=True, init_generator=str(base), run_name="sn"))
+    assert not (tmp_path / "runs" / "wide").exists()  # refused before a run folder was made: a rerun can use the name
 
 
 # ------------------------------------------------------------------------------------------ CLI

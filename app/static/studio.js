@@ -434,10 +434,11 @@ async function togglePin(model, seed, truncation) {
     return;
   }
   state.pinning.add(key);
+  const id = reservePinId(); // numbered in click order, whichever request comes back first
   try {
     const [thumb, code] = await Promise.all([imageUrl(avatarPath(model, seed, 128, truncation)),
       codeOf({ model, truncation }, seed)]);
-    const pin = addPin({ kind: "seed", code, model, seed, truncation, label: pinLabel(model, seed, truncation), thumb });
+    const pin = addPin({ id, kind: "seed", code, model, seed, truncation, label: pinLabel(model, seed, truncation), thumb });
     // on a phone the pinned list is far below: say where the pin went
     const row = document.querySelector(`#pins [data-pin="${pin.id}"]`);
     if (!wholeInView(row)) say(`Pinned #${pin.id}, ${pin.label}. ${pinsCount()} — see Pinned below.`, "info");
@@ -450,10 +451,15 @@ function pinsCount() {
   return `${state.pins.length} pinned`;
 }
 
-function addPin(pin) {
-  const added = { id: state.nextPin, ...pin };
-  state.pins.push(added);
+function reservePinId() {
   state.nextPin += 1;
+  return state.nextPin - 1;
+}
+
+function addPin(pin) {
+  const added = { ...pin, id: pin.id ?? reservePinId() };
+  state.pins.push(added);
+  state.pins.sort((a, b) => a.id - b.id);
   renderPins();
   savePins();
   return added;

@@ -253,6 +253,23 @@ def test_a_double_click_pins_once(blank, server: str) -> None:
     expect(pins(blank)).to_have_count(2)
 
 
+def test_pins_are_numbered_in_click_order_whichever_answer_comes_first(blank, server: str) -> None:
+    expect = playwright_api.expect
+    open_studio(blank, server, "seed=0&count=4&size=64", tiles=4)
+    held = []
+    blank.route(lambda url: "/avatars/0.png" in url and "size=128" in url, lambda route: held.append(route))
+    tiles = blank.locator("#grid .tile")
+    tiles.nth(0).click()  # its thumbnail is held back, so the second click's pin arrives first
+    tiles.nth(1).click()
+    expect(pins(blank)).to_have_count(1)
+    assert len(held) == 1
+    held[0].continue_()
+    expect(pins(blank)).to_have_count(2)
+    expect(pins(blank).nth(0)).to_contain_text("#1 · seed 0")
+    expect(pins(blank).nth(1)).to_contain_text("#2 · seed 1")
+    expect(blank.locator("#blend-b option").nth(0)).to_contain_text("#1 seed 0")
+
+
 def test_a_long_interpolation_is_shown_frame_by_frame(blank, server: str) -> None:
     expect = playwright_api.expect
     pin_first_two(blank, server)

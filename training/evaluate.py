@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,73 @@ from gan.checkpoint import load_generator
 from gan.imaging import tile_grid, to_hwc
 from gan.latents import interpolate, seeds_latents
 from training.data import load_images
-from training.metrics.distribution import build_reference
+from training.metrics.distribution import DistributionReference, build_reference
 from training.metrics.encoder import EncoderRecipe
 from training.metrics.face_detection import FaceDetector, MetricUnavailable, resolve_cascade
 from training.metrics.fid import fid_kid, resolve_inception_weights
-from training.sampling import EVAL_SEEDS_START, GRID_SEEDS_START, generate, generate_seeds
+from training.sampling import GRID_SEEDS_START, generate, generate_eval_samples, generate_seeds
 from training.visualize import comparison_sheet, interpolation_strips, save_png
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RealSide:
+    """What every generator is compared with: the real picks, the reference, the detector.
+
+    Built once per data set, so scoring several generators (`release check`) decodes the images
+    and extracts the reference features once.
+    """
+
+    real: torch.Tensor | None = None  # `samples` real images (face rate, FID)
+    reference: DistributionReference | None = None
+    detector: FaceDetector | None = None
+    real_face_rate: float | None = None
+
+
+def prepare_real(
+    data: Path | None,
+    resolution: int,
+    *,
+    samples: int,
+    cascade: str | None = None,
+    distribution: bool = True,
+    encoder_cache: str | None = None,
+    encoder_recipe: EncoderRecipe | None = None,
+) -> RealSide:
+    side = RealSide()
+    if data is not None:
+        image_set = load_images(data, resolution)
+        pick = torch.randperm(len(image_set), generator=torch.Generator().manual_seed(0))[:samples]
+        side.real = image_set.images[pick]
+        if distribution:
+            recipe = encoder_recipe or EncoderRecipe(resolution=resolution)
+            side.reference = build_reference(image_set.images, recipe, encoder_cache)
+    try:
+        side.detector = FaceDetector(resolve_cascade(cascade))
+    except MetricUnavailable as exc:
+        if cascade:
+            raise
+        logger.warning("face rate skipped: %s", exc)
+    else:
+        if side.real is not None:
+            side.real_face_rate = side.detector.rate(to_hwc(side.real))
+    return side
+
+
+def score(generated: torch.Tensor, side: RealSide) -> dict[str, Any]:
+    """The distribution metric and face rate of uint8 images against one prepared real side."""
+    results: dict[str, Any] = {}
+    if side.real is not None:
+        results["real_samples"] = len(side.real)
+    if side.reference is not None:
+        results |= side.reference.score(generated)
+    if side.detector is not None:
+        results["face_rate"] = side.detector.rate(to_hwc(generated))
+        if side.real_face_rate is not None:
+            results["real_face_rate"] = side.real_face_rate
+            results["face_rate_ratio"] = results["face_rate"] / max(side.real_face_rate, 1e-9)
+    return results
 
 
 def evaluate(
@@ -53,43 +113,22 @@ def evaluate(
     """
     generator, info = load_generator(weights, device=device)
     dim = info.config.latent_dim
-    seeds = range(EVAL_SEEDS_START, EVAL_SEEDS_START + samples)
-    generated = generate_seeds(generator, seeds, dim, psi=truncation)
+    generated = generate_eval_samples(generator, dim, samples, psi=truncation)
     results: dict[str, Any] = {"model_version": info.model_version, "weights": str(weights), "samples": samples}
     if truncation != 1.0:
         results["truncation"] = truncation
-
-    real = None
-    if data is not None:
-        image_set = load_images(data, info.config.resolution)
-        pick = torch.randperm(len(image_set), generator=torch.Generator().manual_seed(0))[:samples]
-        real = image_set.images[pick]
-        results["real_samples"] = len(real)
-        if distribution:
-            recipe = encoder_recipe or EncoderRecipe(resolution=info.config.resolution)
-            reference = build_reference(image_set.images, recipe, encoder_cache)
-            results |= reference.score(generated)
-
-    try:
-        detector = FaceDetector(resolve_cascade(cascade))
-    except MetricUnavailable as exc:
-        if cascade:
-            raise
-        logger.warning("face rate skipped: %s", exc)
-    else:
-        results["face_rate"] = detector.rate(to_hwc(generated))
-        if real is not None:
-            results["real_face_rate"] = detector.rate(to_hwc(real))
-            results["face_rate_ratio"] = results["face_rate"] / max(results["real_face_rate"], 1e-9)
+    side = prepare_real(data, info.config.resolution, samples=samples, cascade=cascade, distribution=distribution,
+                        encoder_cache=encoder_cache, encoder_recipe=encoder_recipe)  # fmt: skip
+    results |= score(generated, side)
 
     if fid:
-        if real is None:
+        if side.real is None:
             raise MetricUnavailable("FID/KID need the training images: pass --data")
-        results |= fid_kid(generated, real, resolve_inception_weights(inception_weights, allow_download))
+        results |= fid_kid(generated, side.real, resolve_inception_weights(inception_weights, allow_download))
 
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        save_pictures(generator, dim, generated, real, out_dir, truncation)
+        save_pictures(generator, dim, generated, side.real, out_dir, truncation)
         (out_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 

@@ -35,7 +35,7 @@ from training.metrics.encoder import EncoderRecipe
 from training.metrics.face_detection import FaceDetector, MetricUnavailable, resolve_cascade
 from training.nets import Networks, build_networks, initial_generator_state, wrap_for_training
 from training.run_folder import RunWriter, describe_environment, new_run_dir
-from training.sampling import EVAL_SEEDS_START, GRID_SEEDS_START, generate_seeds
+from training.sampling import GRID_SEEDS_START, generate_eval_samples, generate_seeds
 from training.snapshot import SNAPSHOT_NAME, Position, capture, load_snapshot, restore, save_snapshot
 
 Autocast = Callable[[], contextlib.AbstractContextManager[Any]]
@@ -278,8 +278,7 @@ class Evaluations:
         fixed = range(GRID_SEEDS_START, GRID_SEEDS_START + config.sample_count)
         self.writer.grid(generate_seeds(sampler, fixed, config.latent_dim), pos.epoch)
         if config.eval_every and pos.epoch % config.eval_every == 0 and self.measuring:
-            seeds = range(EVAL_SEEDS_START, EVAL_SEEDS_START + config.eval_samples)
-            generated = generate_seeds(sampler, seeds, config.latent_dim)
+            generated = generate_eval_samples(sampler, config.latent_dim, config.eval_samples)
             faces, spread = self.faces(generated), self.distribution(generated)
             self.writer.metrics({"epoch": pos.epoch, "step": pos.step, **(faces or {}), **(spread or {})})
             if faces is not None:

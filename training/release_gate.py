@@ -28,14 +28,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from gan.checkpoint import load_generator, read_checkpoint
+from gan.checkpoint import load_generator
 from gan.latents import seeds_latents
 from gan.networks import count_flops, fuse_batchnorm
 from training.config import ConfigError
-from training.evaluate import evaluate
+from training.evaluate import prepare_real, score
 from training.metrics.distribution import KEY_COPIES_P1, KEY_FD
 from training.metrics.encoder import EncoderRecipe
 from training.metrics.face_detection import resolve_cascade
+from training.sampling import generate_eval_samples
 
 logger = logging.getLogger(__name__)
 
@@ -134,19 +135,22 @@ def check_release(
     The face gate needs the cascade, so a missing one stops here, before minutes of scoring.
     """
     cascade = str(resolve_cascade(cascade))
-    sides = {read_checkpoint(path)[0].config.resolution for path in (candidate, baseline)}
+    loaded = {name: load_generator(path) for name, path in (("candidate", candidate), ("baseline", baseline))}
+    sides = {info.config.resolution for _, info in loaded.values()}
     if len(sides) > 1:  # each resolution has its own encoder, whose FDs do not compare
         raise ConfigError(f"{candidate} and {baseline} draw different resolutions {sorted(sides)}: not comparable")
+    real = prepare_real(data, sides.pop(), samples=samples, cascade=cascade, encoder_cache=encoder_cache,
+                        encoder_recipe=encoder_recipe)  # fmt: skip
     scored: dict[str, dict[str, Any]] = {}
-    for name, path in (("candidate", candidate), ("baseline", baseline)):
-        logger.info("scoring the %s %s on %d samples", name, path, samples)
-        scored[name] = evaluate(path, data=data, samples=samples, cascade=cascade,
-                                encoder_cache=encoder_cache, encoder_recipe=encoder_recipe)  # fmt: skip
     nets: dict[str, nn.Module] = {}
     dims: dict[str, int] = {}
-    for name, path in (("candidate", candidate), ("baseline", baseline)):
-        generator, info = load_generator(path)
-        nets[name], dims[name] = fuse_batchnorm(generator).eval(), info.config.latent_dim
+    for name, (generator, info) in loaded.items():
+        logger.info("scoring the %s %s on %d samples", name, info.path, samples)
+        dims[name] = info.config.latent_dim
+        generated = generate_eval_samples(generator, dims[name], samples)
+        scored[name] = {"model_version": info.model_version, "weights": str(info.path), "samples": samples}
+        scored[name] |= score(generated, real)
+        nets[name] = fuse_batchnorm(generator).eval()
         scored[name]["gflop_per_image"] = count_flops(nets[name], dims[name]) / 1e9
     if dims["candidate"] == dims["baseline"]:
         speeds = measure_speed(nets, dims["candidate"], seconds=speed_seconds)

@@ -27,3 +27,8 @@ def generate_seeds(
 ) -> torch.Tensor:
     """The images the service would draw for these seeds (same latent mapping)."""
     return generate(generator, truncate(seeds_latents(seeds, latent_dim), psi), batch_size)
+
+
+def generate_eval_samples(generator: nn.Module, latent_dim: int, samples: int, psi: float = 1.0) -> torch.Tensor:
+    """The metric samples: the first `samples` evaluation seeds, the same in training and `evaluate`."""
+    return generate_seeds(generator, range(EVAL_SEEDS_START, EVAL_SEEDS_START + samples), latent_dim, psi)

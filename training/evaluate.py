@@ -21,7 +21,7 @@ from training.metrics.distribution import DistributionReference, build_reference
 from training.metrics.encoder import EncoderRecipe
 from training.metrics.face_detection import FaceDetector, MetricUnavailable, resolve_cascade
 from training.metrics.fid import fid_kid, resolve_inception_weights
-from training.sampling import GRID_SEEDS_START, generate, generate_eval_samples, generate_seeds
+from training.sampling import GRID_SEEDS_START, generate, generate_eval_samples, generate_seeds, real_eval_samples
 from training.visualize import comparison_sheet, interpolation_strips, save_png
 
 logger = logging.getLogger(__name__)
@@ -54,8 +54,7 @@ def prepare_real(
     side = RealSide()
     if data is not None:
         image_set = load_images(data, resolution)
-        pick = torch.randperm(len(image_set), generator=torch.Generator().manual_seed(0))[:samples]
-        side.real = image_set.images[pick]
+        side.real = real_eval_samples(image_set.images, samples)
         if distribution:
             recipe = encoder_recipe or EncoderRecipe(resolution=resolution)
             side.reference = build_reference(image_set.images, recipe, encoder_cache)

@@ -35,7 +35,7 @@ from training.metrics.encoder import EncoderRecipe
 from training.metrics.face_detection import FaceDetector, MetricUnavailable, resolve_cascade
 from training.nets import Networks, build_networks, initial_generator_state, wrap_for_training
 from training.run_folder import RunWriter, describe_environment, new_run_dir
-from training.sampling import GRID_SEEDS_START, generate_eval_samples, generate_seeds
+from training.sampling import GRID_SEEDS_START, generate_eval_samples, generate_seeds, real_eval_samples
 from training.snapshot import SNAPSHOT_NAME, Position, capture, load_snapshot, restore, save_snapshot
 
 Autocast = Callable[[], contextlib.AbstractContextManager[Any]]
@@ -226,9 +226,9 @@ class FaceEvaluator:
         except (MetricUnavailable, ImportError) as exc:
             logger.warning("face-rate evaluation disabled: %s", exc)
             return
-        pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[: config.eval_samples]
-        self.real_rate = self.detector.rate(to_hwc(data.images[pick]))
-        logger.info("face detection rate of %d real images: %.3f", len(pick), self.real_rate)
+        real = real_eval_samples(data.images, config.eval_samples)
+        self.real_rate = self.detector.rate(to_hwc(real))
+        logger.info("face detection rate of %d real images: %.3f", len(real), self.real_rate)
 
     def __call__(self, generated: torch.Tensor) -> dict[str, float] | None:
         if self.detector is None:

@@ -32,3 +32,9 @@ def generate_seeds(
 def generate_eval_samples(generator: nn.Module, latent_dim: int, samples: int, psi: float = 1.0) -> torch.Tensor:
     """The metric samples: the first `samples` evaluation seeds, the same in training and `evaluate`."""
     return generate_seeds(generator, range(EVAL_SEEDS_START, EVAL_SEEDS_START + samples), latent_dim, psi)
+
+
+def real_eval_samples(images: torch.Tensor, samples: int) -> torch.Tensor:
+    """The real side of the metric: the same `samples` training images in training and `evaluate`,
+    so a real face rate logged during training and one reported for an export are of the same faces."""
+    return images[torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:samples]]

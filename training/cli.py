@@ -80,6 +80,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", type=Path)
     p.add_argument("--out", type=Path, default=Path("weights/generator.safetensors"))
     p.add_argument("--fp32", action="store_true", help="store float32 instead of float16")
+    p.add_argument("--epoch", type=int, help="export the snapshot kept at this epoch (runs with keep_snapshots)")
     p.add_argument("--notes", default="", help="text for the model card")
     p.add_argument("--evaluate", action="store_true", help="score the export and put the metrics on its card")
     p.add_argument("--data", type=Path, help="real images for --evaluate (default: the run's data)")
@@ -244,7 +245,8 @@ def cmd_export(args: argparse.Namespace) -> None:
     from gan.checkpoint import update_card
     from training.export import export_run
 
-    info = export_run(args.run_dir, args.out, dtype=torch.float32 if args.fp32 else torch.float16, notes=args.notes)
+    dtype = torch.float32 if args.fp32 else torch.float16
+    info = export_run(args.run_dir, args.out, dtype=dtype, notes=args.notes, epoch=args.epoch)
     if args.evaluate:  # score the file as shipped (fp16 included), then put the numbers on its card
         from training.config import load_run_config
         from training.evaluate import evaluate

@@ -76,6 +76,9 @@ class TrainConfig:
     sample_count: int = 64  # fixed-noise grid size
     log_every: int = 50  # steps between stats lines
     snapshot_minutes: float = 10.0  # resumable snapshot at least this often (and every epoch)
+    # also keep a copy of the snapshot of every evaluated epoch (snapshots/epoch-NNNN.pt), so that
+    # `export --epoch` can publish the best-measured epoch rather than the last one
+    keep_snapshots: bool = False
     eval_every: int = 5  # epochs between face-detection evaluations (0: never)
     eval_samples: int = 500
     cascade: str = ""  # lbpcascade_animeface.xml for the face metric ("" : skip it)

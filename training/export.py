@@ -14,7 +14,7 @@ from gan.networks import Generator, add_spectral_norm, bake_parametrizations
 from training.config import TrainConfig, config_from
 from training.ema import recalibrate_batchnorm
 from training.run_folder import read_jsonl
-from training.snapshot import SNAPSHOT_NAME, load_snapshot
+from training.snapshot import SNAPSHOT_NAME, SnapshotError, kept_epochs, kept_snapshot_path, load_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _last_metrics(run_dir: Path) -> dict[str, Any]:
-    rows = read_jsonl(run_dir / "metrics.jsonl")
+def _metrics_at(run_dir: Path, step: int) -> dict[str, Any]:
+    """The latest evaluation at or before `step`: a kept epoch's card must not carry later numbers."""
+    rows = [row for row in read_jsonl(run_dir / "metrics.jsonl") if row.get("step", 0) <= step]
     return rows[-1] if rows else {}
 
 
@@ -89,7 +90,7 @@ def model_card(
             "gpu_time_s": round(wall * accelerators) if accelerators else 0,
             **environment,
         },
-        "metrics": metrics if metrics is not None else _last_metrics(run_dir),
+        "metrics": metrics if metrics is not None else _metrics_at(run_dir, state["step"]),
         "notes": " ".join(n for n in (config.notes, notes) if n),
         "data_license": "trained on third-party anime face crops for research and education",
     }
@@ -102,10 +103,19 @@ def export_run(
     dtype: torch.dtype = torch.float16,
     metrics: dict[str, Any] | None = None,
     notes: str = "",
+    epoch: int | None = None,
 ) -> CheckpointInfo:
-    state = load_snapshot(run_dir / SNAPSHOT_NAME)
-    config = config_from({}, state["config"], str(run_dir / SNAPSHOT_NAME))
+    """Publish the run's latest snapshot, or with `epoch` the one a `keep_snapshots` run kept then."""
+    path = run_dir / SNAPSHOT_NAME if epoch is None else kept_snapshot_path(run_dir, epoch)
+    if epoch is not None and not path.is_file():
+        kept = kept_epochs(run_dir)
+        raise SnapshotError(
+            f"{path}: no snapshot kept for epoch {epoch}; kept epochs: {kept or 'none'}"
+            + ("" if kept else " (train with --set keep_snapshots=true)")
+        )
+    state = load_snapshot(path)
+    config = config_from({}, state["config"], str(path))
     generator = published_generator(state, config)
     info = save_generator(generator, out, model_card(run_dir, state, config, metrics, notes), dtype=dtype)
-    logger.info("exported %s (model version %s) from %s at step %d", out, info.model_version, run_dir, state["step"])
+    logger.info("exported %s (model version %s) from %s at step %d", out, info.model_version, path, state["step"])
     return info

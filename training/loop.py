@@ -36,7 +36,15 @@ from training.metrics.face_detection import FaceDetector, MetricUnavailable, res
 from training.nets import Networks, build_networks, initial_generator_state, wrap_for_training
 from training.run_folder import RunWriter, describe_environment, new_run_dir
 from training.sampling import GRID_SEEDS_START, generate_eval_samples, generate_seeds, real_eval_samples
-from training.snapshot import SNAPSHOT_NAME, Position, capture, load_snapshot, restore, save_snapshot
+from training.snapshot import (
+    SNAPSHOT_NAME,
+    Position,
+    capture,
+    keep_snapshot,
+    load_snapshot,
+    restore,
+    save_snapshot,
+)
 
 Autocast = Callable[[], contextlib.AbstractContextManager[Any]]
 
@@ -48,6 +56,11 @@ def lr_scale(epoch: int, config: TrainConfig) -> float:
     if not config.lr_decay_start or epoch < config.lr_decay_start:
         return 1.0
     return config.lr_decay_gamma ** (epoch - config.lr_decay_start + 1)
+
+
+def evaluated_epoch(epoch: int, config: TrainConfig) -> bool:
+    """Epochs whose end is measured (and, with `keep_snapshots`, kept): every `eval_every`-th."""
+    return bool(config.eval_every) and epoch % config.eval_every == 0
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
@@ -277,7 +290,7 @@ class Evaluations:
         sampler = recalibrate_batchnorm(copy.deepcopy(published), config.latent_dim)
         fixed = range(GRID_SEEDS_START, GRID_SEEDS_START + config.sample_count)
         self.writer.grid(generate_seeds(sampler, fixed, config.latent_dim), pos.epoch)
-        if config.eval_every and pos.epoch % config.eval_every == 0 and self.measuring:
+        if evaluated_epoch(pos.epoch, config) and self.measuring:
             generated = generate_eval_samples(sampler, config.latent_dim, config.eval_samples)
             faces, spread = self.faces(generated), self.distribution(generated)
             self.writer.metrics({"epoch": pos.epoch, "step": pos.step, **(faces or {}), **(spread or {})})
@@ -412,6 +425,8 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
                         evaluate(nets.published, pos)
                     save(f"end of epoch {pos.epoch}")
                     last_snapshot = time.monotonic()
+                    if world.is_main and config.keep_snapshots and evaluated_epoch(pos.epoch, config):
+                        logger.info("kept %s", keep_snapshot(run_dir, pos.epoch))
             reason = reason or "all epochs done"
         finally:
             save(reason or "error")

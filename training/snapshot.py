@@ -7,6 +7,7 @@ step reseeds torch from (seed, step, rank), so both are re-derived on resume.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 SNAPSHOT_VERSION = 1
 SNAPSHOT_NAME = "snapshot.pt"
+KEPT_DIR = "snapshots"  # with keep_snapshots: one copy per evaluated epoch
 _REQUIRED = ("version", "config", "step", "epoch", "batch_in_epoch", "g", "d", "opt_g", "opt_d")
 
 
@@ -31,6 +33,27 @@ def save_snapshot(path: Path, state: dict[str, Any]) -> Path:
     torch.save({"version": SNAPSHOT_VERSION, **state}, tmp)
     tmp.replace(path)  # a crash mid-write never leaves a half snapshot behind
     return path
+
+
+def kept_snapshot_path(run_dir: Path, epoch: int) -> Path:
+    return run_dir / KEPT_DIR / f"epoch-{epoch:04d}.pt"
+
+
+def kept_epochs(run_dir: Path) -> list[int]:
+    """The epochs whose snapshots a `keep_snapshots` run kept, in order."""
+    folder = run_dir / KEPT_DIR
+    found = (p.stem.removeprefix("epoch-") for p in folder.glob("epoch-*.pt")) if folder.is_dir() else ()
+    return sorted(int(e) for e in found if e.isdigit())
+
+
+def keep_snapshot(run_dir: Path, epoch: int) -> Path:
+    """Copy the run's latest snapshot aside under its epoch; atomic like `save_snapshot`."""
+    target = kept_snapshot_path(run_dir, epoch)
+    target.parent.mkdir(exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.copyfile(run_dir / SNAPSHOT_NAME, tmp)
+    tmp.replace(target)
+    return target
 
 
 def load_snapshot(path: Path) -> dict[str, Any]:

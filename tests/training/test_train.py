@@ -24,7 +24,7 @@ from training.config import ConfigError, TrainConfig
 from training.export import export_run
 from training.loop import resume_config, train
 from training.nets import build_networks
-from training.snapshot import load_snapshot
+from training.snapshot import SnapshotError, kept_epochs, kept_snapshot_path, load_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,6 +105,34 @@ def test_export_loads_in_the_service(tiny_config: Callable[..., TrainConfig], tm
         assert client.get("/model").json()["card"]["recipe"]["loss"] == "hinge"
         r = client.get("/avatars/3.png")
         assert r.status_code == 200 and r.headers["x-model-version"] == info.model_version
+
+
+def test_kept_epochs_export_with_their_own_weights_and_metrics(
+    tiny_config: Callable[..., TrainConfig], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = train(tiny_config("sngan-64", max_steps=6, eval_every=1, keep_snapshots=True))  # 3 epochs of 2 steps
+    assert kept_epochs(run) == [1, 2, 3]
+    assert [load_snapshot(kept_snapshot_path(run, e))["step"] for e in (1, 2, 3)] == [2, 4, 6]
+    # evaluations as the loop writes them; the card of epoch 2 must carry epoch 2's, not the last
+    rows = [{"epoch": e, "step": 2 * e, "face_rate": e / 10} for e in (1, 2, 3)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    second = export_run(run, tmp_path / "epoch2.safetensors", dtype=torch.float32, epoch=2)
+    last = export_run(run, tmp_path / "last.safetensors", dtype=torch.float32)
+    assert second.card["training"]["steps"] == 4 and second.card["metrics"]["face_rate"] == 0.2
+    assert last.card["training"]["steps"] == 6 and last.card["metrics"]["face_rate"] == 0.3
+    _, kept = read_checkpoint(second.path)
+    _, latest = read_checkpoint(last.path)
+    assert kept.keys() == latest.keys()
+    assert not all(torch.equal(kept[k], latest[k]) for k in kept)
+    assert main(["export", str(run), "--epoch", "5", "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert "no snapshot kept for epoch 5; kept epochs: [1, 2, 3]" in capsys.readouterr().err
+
+
+def test_export_of_an_epoch_that_was_not_kept(tiny_config: Callable[..., TrainConfig], tmp_path: Path) -> None:
+    run = train(tiny_config("sngan-64", max_steps=2, eval_every=1))
+    assert kept_epochs(run) == [] and not (run / "snapshots").exists()
+    with pytest.raises(SnapshotError, match="kept epochs: none .train with --set keep_snapshots=true"):
+        export_run(run, tmp_path / "g.safetensors", epoch=1)
 
 
 def test_export_bakes_spectral_norm_of_the_32px_recipe(tiny_config: Callable[..., TrainConfig], tmp_path: Path) -> None:

@@ -189,6 +189,14 @@ def test_colour_palette_is_the_square_root_of_the_colour_histogram() -> None:
     torch.testing.assert_close(enc.colour_palette(faces.flip(3).roll(5, dims=2), 8), palettes)
 
 
+def test_colours_per_image_counts_the_bins_in_use() -> None:
+    flat = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
+    flat[1, :, :4] = 255  # half white: two colours
+    palette = enc.colour_palette(flat, 4).numpy()
+    assert dist.colours_per_image(palette) == 1.5
+    assert dist.colours_per_image(np.zeros((3, 0))) == 0.0  # no palette family
+
+
 def test_each_feature_family_has_unit_variance_on_the_training_faces(faces: torch.Tensor) -> None:
     recipe = EncoderRecipe(channels=(4, 8, 8, 8), projection_dim=8, steps=2, batch_size=16, holdout=24)
     encoder = train_encoder(faces[:60], recipe)
@@ -316,6 +324,8 @@ def test_the_palette_term_sees_colour_damage(reference: dist.DistributionReferen
     compressed = reference.score(jpeg(check, 5), kid_subsets=10)
     # JPEG mixes the flat colours of the cartoon faces into new ones; the palette term rises
     assert compressed["ssl_fd_palette"] > clean["ssl_fd_palette"] and compressed["ssl_fd"] > clean["ssl_fd"]
+    assert compressed["colours_per_image"] > clean["colours_per_image"]
+    assert clean["real_colours_per_image"] == compressed["real_colours_per_image"] > 1
     cast = check.clone()
     cast[:, 0] = (cast[:, 0].int() + 96).clamp(max=255).to(torch.uint8)  # a red cast: every colour moves
     assert reference.score(cast, kid_subsets=10)["ssl_fd_palette"] > 1.3 * clean["ssl_fd_palette"]

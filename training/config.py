@@ -114,6 +114,7 @@ class TrainConfig:
             (self.sample_count >= 1 and self.log_every >= 1, "sample_count and log_every must be >= 1"),
             (self.eval_every >= 0 and self.eval_samples >= 1, "eval_every >= 0 and eval_samples >= 1"),
             (self.threads >= 0, "threads must be >= 0"),
+            (self.eval_every >= 1 or not self.keep_snapshots, "keep_snapshots needs eval_every >= 1"),
         ]
         for ok, rule in rules:
             if not ok:

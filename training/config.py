@@ -76,7 +76,7 @@ class TrainConfig:
     sample_count: int = 64  # fixed-noise grid size
     log_every: int = 50  # steps between stats lines
     snapshot_minutes: float = 10.0  # resumable snapshot at least this often (and every epoch)
-    # also keep a copy of the snapshot of every evaluated epoch (snapshots/epoch-NNNN.pt), so that
+    # also keep a copy of the snapshot of every measured epoch (snapshots/epoch-NNNN.pt), so that
     # `export --epoch` can publish the best-measured epoch rather than the last one
     keep_snapshots: bool = False
     eval_every: int = 5  # epochs between face-detection evaluations (0: never)
@@ -114,7 +114,10 @@ class TrainConfig:
             (self.sample_count >= 1 and self.log_every >= 1, "sample_count and log_every must be >= 1"),
             (self.eval_every >= 0 and self.eval_samples >= 1, "eval_every >= 0 and eval_samples >= 1"),
             (self.threads >= 0, "threads must be >= 0"),
-            (self.eval_every >= 1 or not self.keep_snapshots, "keep_snapshots needs eval_every >= 1"),
+            (
+                not self.keep_snapshots or (self.eval_every >= 1 and bool(self.cascade or self.distribution_metric)),
+                "keep_snapshots keeps measured epochs: needs eval_every >= 1 and a cascade or distribution_metric",
+            ),
         ]
         for ok, rule in rules:
             if not ok:

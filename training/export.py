@@ -64,14 +64,26 @@ def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _metrics_at(run_dir: Path, step: int) -> dict[str, Any]:
-    """The latest evaluation at or before `step`: a kept epoch's card must not carry later numbers."""
+def _metrics_at(run_dir: Path, step: int, exact: bool) -> dict[str, Any]:
+    """The evaluation of `step` itself (`exact`, for a kept epoch) or the latest one at or before it.
+
+    Never a later one: a card must not carry numbers of weights other than its own.
+    """
     rows = [row for row in read_jsonl(run_dir / "metrics.jsonl") if row.get("step", 0) <= step]
+    if exact:
+        rows = [row for row in rows if row.get("step") == step]
+        if not rows:
+            logger.warning("%s: no evaluation at step %d; the card carries no metrics", run_dir, step)
     return rows[-1] if rows else {}
 
 
 def model_card(
-    run_dir: Path, state: dict[str, Any], config: TrainConfig, metrics: dict[str, Any] | None, notes: str
+    run_dir: Path,
+    state: dict[str, Any],
+    config: TrainConfig,
+    metrics: dict[str, Any] | None,
+    notes: str,
+    snapshot: str = SNAPSHOT_NAME,
 ) -> dict[str, Any]:
     data = _read_json(run_dir / "data.json")
     environment = _read_json(run_dir / "environment.json")
@@ -83,6 +95,7 @@ def model_card(
         "data": {**data, "source": Path(data.get("source", config.data)).name},
         "training": {
             "run": run_dir.name,
+            "snapshot": snapshot,
             "steps": state["step"],
             "epochs": round(state["step"] / max(1, data.get("images", 1) // config.batch_size), 2),
             "images_seen": state["step"] * config.batch_size,
@@ -90,7 +103,7 @@ def model_card(
             "gpu_time_s": round(wall * accelerators) if accelerators else 0,
             **environment,
         },
-        "metrics": metrics if metrics is not None else _metrics_at(run_dir, state["step"]),
+        "metrics": metrics if metrics is not None else _metrics_at(run_dir, state["step"], snapshot != SNAPSHOT_NAME),
         "notes": " ".join(n for n in (config.notes, notes) if n),
         "data_license": "trained on third-party anime face crops for research and education",
     }
@@ -116,6 +129,7 @@ def export_run(
     state = load_snapshot(path)
     config = config_from({}, state["config"], str(path))
     generator = published_generator(state, config)
-    info = save_generator(generator, out, model_card(run_dir, state, config, metrics, notes), dtype=dtype)
+    card = model_card(run_dir, state, config, metrics, notes, snapshot=path.relative_to(run_dir).as_posix())
+    info = save_generator(generator, out, card, dtype=dtype)
     logger.info("exported %s (model version %s) from %s at step %d", out, info.model_version, path, state["step"])
     return info

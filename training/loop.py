@@ -34,13 +34,14 @@ from training.metrics.distribution import KEY_FD, KEY_PRECISION, KEY_RECALL, Dis
 from training.metrics.encoder import EncoderRecipe
 from training.metrics.face_detection import FaceDetector, MetricUnavailable, resolve_cascade
 from training.nets import Networks, build_networks, initial_generator_state, wrap_for_training
-from training.run_folder import RunWriter, describe_environment, new_run_dir
+from training.run_folder import RunWriter, describe_environment, new_run_dir, read_jsonl
 from training.sampling import GRID_SEEDS_START, generate_eval_samples, generate_seeds, real_eval_samples
 from training.snapshot import (
     SNAPSHOT_NAME,
     Position,
     capture,
     keep_snapshot,
+    kept_snapshot_path,
     load_snapshot,
     restore,
     save_snapshot,
@@ -61,6 +62,22 @@ def lr_scale(epoch: int, config: TrainConfig) -> float:
 def evaluated_epoch(epoch: int, config: TrainConfig) -> bool:
     """Epochs whose end is measured (and, with `keep_snapshots`, kept): every `eval_every`-th."""
     return bool(config.eval_every) and epoch % config.eval_every == 0
+
+
+def keep_if_evaluated(run_dir: Path, pos: Position, config: TrainConfig) -> None:
+    """Copy aside the snapshot just saved at the end of an epoch that has a metrics row.
+
+    The row is the test, not the schedule: a copy is only worth its 28 MB if there are numbers to
+    choose it by. A failed copy (a full disk) costs that copy, never the run.
+    """
+    if not evaluated_epoch(pos.epoch, config) or kept_snapshot_path(run_dir, pos.epoch).is_file():
+        return
+    if not any(row.get("step") == pos.step for row in read_jsonl(run_dir / "metrics.jsonl")):
+        return
+    try:
+        logger.info("kept %s", keep_snapshot(run_dir, pos.epoch))
+    except OSError as exc:
+        logger.warning("could not keep the snapshot of epoch %d: %s", pos.epoch, exc)
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
@@ -351,6 +368,8 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
     if resuming:
         pos = restore(nets, load_snapshot(run_dir / SNAPSHOT_NAME))
         logger.info("resumed %s at epoch %d, step %d", run_dir, pos.epoch, pos.step)
+        if world.is_main and config.keep_snapshots and pos.batch_in_epoch == 0:
+            keep_if_evaluated(run_dir, pos, config)  # a stop between the save and the copy lost none
     wrap_for_training(nets, config, world, device)
 
     use_bf16 = device.type == "cuda" and config.precision in ("auto", "bf16")
@@ -425,8 +444,8 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
                         evaluate(nets.published, pos)
                     save(f"end of epoch {pos.epoch}")
                     last_snapshot = time.monotonic()
-                    if world.is_main and config.keep_snapshots and evaluated_epoch(pos.epoch, config):
-                        logger.info("kept %s", keep_snapshot(run_dir, pos.epoch))
+                    if evaluate is not None and evaluate.measuring and config.keep_snapshots:
+                        keep_if_evaluated(run_dir, pos, config)
             reason = reason or "all epochs done"
         finally:
             save(reason or "error")

@@ -36,13 +36,16 @@ def save_snapshot(path: Path, state: dict[str, Any]) -> Path:
 
 
 def kept_snapshot_path(run_dir: Path, epoch: int) -> Path:
+    """Where the copy of epoch `epoch` lives; named like the epoch's sample grid, so they pair up."""
     return run_dir / KEPT_DIR / f"epoch-{epoch:04d}.pt"
 
 
 def kept_epochs(run_dir: Path) -> list[int]:
     """The epochs whose snapshots a `keep_snapshots` run kept, in order."""
     folder = run_dir / KEPT_DIR
-    found = (p.stem.removeprefix("epoch-") for p in folder.glob("epoch-*.pt")) if folder.is_dir() else ()
+    if not folder.is_dir():
+        return []
+    found = (p.stem.removeprefix("epoch-") for p in folder.glob("epoch-*.pt"))
     return sorted(int(e) for e in found if e.isdigit())
 
 

@@ -46,7 +46,8 @@ def test_file_then_overrides_win(tmp_path: Path) -> None:
         ({"augment": "rotate"}, "unknown transform"),
         ({"real_label": "0.1", "fake_label": "0.2"}, "fake_label < real_label"),
         ({"ema_decay": "1.0"}, "ema_decay must be in [0, 1)"),
-        ({"keep_snapshots": "true", "eval_every": "0"}, "keep_snapshots needs eval_every >= 1"),
+        ({"keep_snapshots": "true", "eval_every": "0", "distribution_metric": "true"}, "keep_snapshots keeps"),
+        ({"keep_snapshots": "true", "eval_every": "5"}, "needs eval_every >= 1 and a cascade or distribution_metric"),
     ],
 )
 def test_bad_settings_name_the_setting_and_the_rule(overrides: dict, message: str) -> None:

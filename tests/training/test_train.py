@@ -17,8 +17,9 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from gan.checkpoint import load_generator, read_checkpoint
+from gan.checkpoint import CheckpointInfo, load_generator, read_checkpoint
 from gan.networks import count_parameters
+from tests.training.synthetic_faces import TINY_RECIPE, save_faces
 from training.cli import main
 from training.config import ConfigError, TrainConfig
 from training.export import export_run
@@ -107,25 +108,49 @@ def test_export_loads_in_the_service(tiny_config: Callable[..., TrainConfig], tm
         assert r.status_code == 200 and r.headers["x-model-version"] == info.model_version
 
 
+@pytest.fixture
+def measured_config(
+    tiny_config: Callable[..., TrainConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., TrainConfig]:
+    """Runs that write real metrics rows: 40 faces (5 steps an epoch) and a tiny feature encoder."""
+    from training import loop
+
+    monkeypatch.setattr(loop, "EncoderRecipe", lambda resolution: TINY_RECIPE)
+    folder = save_faces(tmp_path / "faces40", 40, seed=1)
+    common = {"data": str(folder), "eval_samples": 8, "distribution_metric": True}
+    return lambda **overrides: tiny_config("sngan-64", **common, encoder_cache=str(tmp_path / "enc"), **overrides)
+
+
+def _tensors(info: CheckpointInfo) -> dict[str, torch.Tensor]:
+    return read_checkpoint(info.path)[1]
+
+
 def test_kept_epochs_export_with_their_own_weights_and_metrics(
-    tiny_config: Callable[..., TrainConfig], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    measured_config: Callable[..., TrainConfig], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run = train(tiny_config("sngan-64", max_steps=6, eval_every=1, keep_snapshots=True))  # 3 epochs of 2 steps
+    run = train(measured_config(max_steps=15, eval_every=1, keep_snapshots=True))  # 3 epochs
     assert kept_epochs(run) == [1, 2, 3]
-    assert [load_snapshot(kept_snapshot_path(run, e))["step"] for e in (1, 2, 3)] == [2, 4, 6]
-    # evaluations as the loop writes them; the card of epoch 2 must carry epoch 2's, not the last
-    rows = [{"epoch": e, "step": 2 * e, "face_rate": e / 10} for e in (1, 2, 3)]
-    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert [load_snapshot(kept_snapshot_path(run, e))["step"] for e in (1, 2, 3)] == [5, 10, 15]
+    rows = {r["epoch"]: r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())}
     second = export_run(run, tmp_path / "epoch2.safetensors", dtype=torch.float32, epoch=2)
+    third = export_run(run, tmp_path / "epoch3.safetensors", dtype=torch.float32, epoch=3)
     last = export_run(run, tmp_path / "last.safetensors", dtype=torch.float32)
-    assert second.card["training"]["steps"] == 4 and second.card["metrics"]["face_rate"] == 0.2
-    assert last.card["training"]["steps"] == 6 and last.card["metrics"]["face_rate"] == 0.3
-    _, kept = read_checkpoint(second.path)
-    _, latest = read_checkpoint(last.path)
-    assert kept.keys() == latest.keys()
-    assert not all(torch.equal(kept[k], latest[k]) for k in kept)
+    assert second.card["training"]["steps"] == 10 and second.card["training"]["snapshot"] == "snapshots/epoch-0002.pt"
+    assert second.card["metrics"] == rows[2] and last.card["metrics"] == rows[3] != rows[2]
+    assert last.card["training"]["snapshot"] == "snapshot.pt"
+    _assert_same(_tensors(third), _tensors(last))  # the last kept epoch is the latest snapshot
+    assert not all(torch.equal(a, b) for a, b in zip(_tensors(second).values(), _tensors(last).values(), strict=True))
     assert main(["export", str(run), "--epoch", "5", "--out", str(tmp_path / "x.safetensors")]) == 2
     assert "no snapshot kept for epoch 5; kept epochs: [1, 2, 3]" in capsys.readouterr().err
+    # a stop between the end-of-epoch save and its copy: the resume keeps what was missed
+    kept_snapshot_path(run, 3).unlink()
+    train(resume_config(run, {"max_steps": 20}), resume=run)
+    assert kept_epochs(run) == [1, 2, 3, 4] and load_snapshot(kept_snapshot_path(run, 3))["step"] == 15
+
+
+def test_only_measured_epochs_are_kept(measured_config: Callable[..., TrainConfig]) -> None:
+    run = train(measured_config(max_steps=15, eval_every=2, keep_snapshots=True))
+    assert kept_epochs(run) == [2]
 
 
 def test_export_of_an_epoch_that_was_not_kept(tiny_config: Callable[..., TrainConfig], tmp_path: Path) -> None:

@@ -206,7 +206,9 @@ class DistributionReference:
 
 
 def colours_per_image(palette: np.ndarray) -> float:
-    """Mean count of colour bins in use per image, from palette features (zero where a bin is empty).
+    """Mean count of colour bins holding at least one pixel, per image, from palette features.
+
+    One stray pixel counts as a colour, so it reads noise as well as blending; the FD weighs both.
 
     Why the palette term is high, read directly: cartoon faces paint with few flat colours, and a
     generator that blends between them uses more bins per face than the real ones do.

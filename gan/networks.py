@@ -49,6 +49,11 @@ class GeneratorConfig:
     channels: int = 64  # width of the last hidden layer (DCGAN's ngf)
     max_channels: int = 512
     norm: Norm = "batch"
+    # 0: the last transposed convolution draws RGB straight from the R/2 features, so the image is
+    # a linear function of a half-resolution map (DCGAN, v1). N > 0: it draws N channels at full
+    # resolution instead, then norm, ReLU and a 3x3 convolution to RGB: one nonlinearity at the
+    # image's own resolution, for edges sharper than a linear upsampling can place.
+    head_channels: int = 0
 
     def __post_init__(self) -> None:
         _check_common(self.resolution, self.channels, self.max_channels)
@@ -56,9 +61,16 @@ class GeneratorConfig:
             raise ValueError(f"latent_dim must be in [1, 4096], got {self.latent_dim}")
         if self.norm not in ("batch", "none"):
             raise ValueError(f"norm must be 'batch' or 'none', got {self.norm!r}")
+        if not 0 <= self.head_channels <= self.max_channels:
+            raise ValueError(f"head_channels must be in [0, max_channels], got {self.head_channels}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Settings added after v1 are written only where they differ from v1's network, so every
+        checkpoint published before them keeps its header and content hash."""
+        data = asdict(self)
+        if not data["head_channels"]:
+            del data["head_channels"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
@@ -113,7 +125,16 @@ class Generator(nn.Module):
             )
         )
         # state size: 3 x resolution x resolution
-        self.to_rgb = nn.Sequential(nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1), nn.Tanh())
+        if config.head_channels:
+            self.to_rgb = nn.Sequential(
+                nn.ConvTranspose2d(widths[-1], config.head_channels, 4, 2, 1, bias=bias),
+                _norm_layer(config.norm, config.head_channels),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(config.head_channels, 3, 3, 1, 1),
+                nn.Tanh(),
+            )
+        else:
+            self.to_rgb = nn.Sequential(nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1), nn.Tanh())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.stem(z.reshape(z.shape[0], -1, 1, 1))
@@ -210,7 +231,7 @@ def fuse_batchnorm(generator: Generator) -> nn.Module:
     The service serves the folded net, and `training/directions.py` factorises its first layer.
     """
     fused = copy.deepcopy(generator)
-    for block in [fused.stem, *fused.blocks]:
+    for block in [fused.stem, *fused.blocks, fused.to_rgb]:
         conv, norm = block[0], block[1]
         if isinstance(norm, nn.BatchNorm2d):
             block[0] = fuse_conv_bn_eval(conv, norm, transpose=True)

@@ -35,6 +35,7 @@ class TrainConfig:
     g_channels: int = 64  # generator width (DCGAN's ngf)
     d_channels: int = 64  # discriminator width (DCGAN's ndf)
     g_norm: Literal["batch", "none"] = "batch"
+    g_head_channels: int = 0  # >0: G's last layer works at full resolution (GeneratorConfig.head_channels)
     d_norm: Literal["batch", "none"] = "none"
     g_spectral_norm: bool = False
     d_spectral_norm: bool = True
@@ -97,6 +98,7 @@ class TrainConfig:
             (self.resolution in RESOLUTIONS, f"resolution must be one of {RESOLUTIONS}"),
             (self.latent_dim >= 1, "latent_dim must be >= 1"),
             (self.g_channels >= 1 and self.d_channels >= 1, "g_channels and d_channels must be >= 1"),
+            (self.g_head_channels >= 0, "g_head_channels must be >= 0"),
             (0.0 <= self.d_dropout < 1.0, "d_dropout must be in [0, 1)"),
             (self.loss in ("bce", "hinge"), "loss must be 'bce' or 'hinge'"),
             (0.0 <= self.fake_label < self.real_label <= 1.0, "need 0 <= fake_label < real_label <= 1"),
@@ -131,7 +133,11 @@ class TrainConfig:
 
     def generator_config(self) -> GeneratorConfig:
         return GeneratorConfig(
-            latent_dim=self.latent_dim, resolution=self.resolution, channels=self.g_channels, norm=self.g_norm
+            latent_dim=self.latent_dim,
+            resolution=self.resolution,
+            channels=self.g_channels,
+            norm=self.g_norm,
+            head_channels=self.g_head_channels,
         )
 
     def discriminator_config(self) -> DiscriminatorConfig:

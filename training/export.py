@@ -26,6 +26,7 @@ RECIPE_KEYS = (
     "g_channels",
     "d_channels",
     "g_norm",
+    "g_head_channels",
     "d_norm",
     "g_spectral_norm",
     "d_spectral_norm",

@@ -70,7 +70,7 @@ def initial_generator_state(config: TrainConfig) -> dict[str, torch.Tensor]:
     if info.config != built:
         raise ConfigError(
             f"init_generator: {config.init_generator} is a {info.config.to_dict()} generator, but this run builds "
-            f"{built.to_dict()}; set latent_dim, resolution, g_channels and g_norm to match"
+            f"{built.to_dict()}; set latent_dim, resolution, g_channels, g_norm and g_head_channels to match"
         )
     trained_with_sn = bool(info.card.get("recipe", {}).get("g_spectral_norm", False))
     if trained_with_sn != config.g_spectral_norm:

@@ -30,7 +30,30 @@ def test_classic_dcgan_64_has_the_reference_layer_widths() -> None:
     assert count_parameters(g) == 3_576_704 + 3  # + the final layer's 3 biases
 
 
-@pytest.mark.parametrize("bad", [dict(resolution=48), dict(latent_dim=0), dict(norm="layer"), dict(channels=0)])
+@pytest.mark.parametrize("resolution", [32, 64])
+def test_a_full_resolution_head_draws_through_a_nonlinearity_at_the_image_size(resolution: int) -> None:
+    g = Generator(GeneratorConfig(latent_dim=8, resolution=resolution, channels=4, head_channels=6))
+    assert g(torch.randn(2, 8)).shape == (2, 3, resolution, resolution)
+    widening, norm, _, to_rgb, _ = g.to_rgb
+    assert widening.out_channels == norm.num_features == to_rgb.in_channels == 6
+    assert to_rgb.kernel_size == (3, 3) and to_rgb.stride == (1, 1)  # works at full resolution
+    plain = Generator(GeneratorConfig(latent_dim=8, resolution=resolution, channels=4))
+    assert len(plain.to_rgb) == 2 and count_parameters(g) > count_parameters(plain)
+
+
+def test_settings_added_after_v1_are_written_only_when_used() -> None:
+    # v1's header (and so its content hash) has no head_channels: the default must write none
+    assert "head_channels" not in GeneratorConfig(latent_dim=12).to_dict()
+    headed = GeneratorConfig(latent_dim=12, head_channels=8)
+    assert headed.to_dict()["head_channels"] == 8
+    for config in (GeneratorConfig(latent_dim=12), headed):
+        assert GeneratorConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [dict(resolution=48), dict(latent_dim=0), dict(norm="layer"), dict(channels=0), dict(head_channels=-1)],
+)
 def test_generator_config_rejects_bad_values(bad: dict) -> None:
     with pytest.raises(ValueError):
         GeneratorConfig(**bad)

@@ -167,6 +167,14 @@ def test_export_bakes_spectral_norm_of_the_32px_recipe(tiny_config: Callable[...
     assert generator(torch.randn(2, info.config.latent_dim)).shape == (2, 3, 32, 32)
 
 
+def test_a_full_resolution_head_trains_and_exports(tiny_config: Callable[..., TrainConfig], tmp_path: Path) -> None:
+    run = train(tiny_config("sngan-64", max_steps=2, g_head_channels=4))
+    info = export_run(run, tmp_path / "headed.safetensors")
+    generator, loaded = load_generator(info.path)
+    assert loaded.config.head_channels == 4 and info.card["recipe"]["g_head_channels"] == 4
+    assert generator(torch.randn(2, loaded.config.latent_dim)).shape == (2, 3, 64, 64)
+
+
 def _published(tiny_config: Callable[..., TrainConfig], tmp_path: Path) -> Path:
     """A small published generator (fp32, so a fine-tune starts from exactly its weights)."""
     return export_run(train(tiny_config("sngan-64", max_steps=2, run_name="base")), tmp_path / "base.safetensors",

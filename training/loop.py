@@ -67,10 +67,13 @@ def evaluated_epoch(epoch: int, config: TrainConfig) -> bool:
 def keep_if_evaluated(run_dir: Path, pos: Position, config: TrainConfig) -> None:
     """Copy aside the snapshot just saved at the end of an epoch that has a metrics row.
 
+    Called at each epoch's end and on resume (a stop between the save and the copy loses none).
     The row is the test, not the schedule: a copy is only worth its 28 MB if there are numbers to
     choose it by. A failed copy (a full disk) costs that copy, never the run.
     """
-    if not evaluated_epoch(pos.epoch, config) or kept_snapshot_path(run_dir, pos.epoch).is_file():
+    if not config.keep_snapshots or pos.batch_in_epoch or not evaluated_epoch(pos.epoch, config):
+        return
+    if kept_snapshot_path(run_dir, pos.epoch).is_file():
         return
     if not any(row.get("step") == pos.step for row in read_jsonl(run_dir / "metrics.jsonl")):
         return
@@ -368,8 +371,8 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
     if resuming:
         pos = restore(nets, load_snapshot(run_dir / SNAPSHOT_NAME))
         logger.info("resumed %s at epoch %d, step %d", run_dir, pos.epoch, pos.step)
-        if world.is_main and config.keep_snapshots and pos.batch_in_epoch == 0:
-            keep_if_evaluated(run_dir, pos, config)  # a stop between the save and the copy lost none
+        if world.is_main:
+            keep_if_evaluated(run_dir, pos, config)
     wrap_for_training(nets, config, world, device)
 
     use_bf16 = device.type == "cuda" and config.precision in ("auto", "bf16")
@@ -444,7 +447,7 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
                         evaluate(nets.published, pos)
                     save(f"end of epoch {pos.epoch}")
                     last_snapshot = time.monotonic()
-                    if evaluate is not None and evaluate.measuring and config.keep_snapshots:
+                    if world.is_main:
                         keep_if_evaluated(run_dir, pos, config)
             reason = reason or "all epochs done"
         finally:

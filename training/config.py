@@ -67,8 +67,8 @@ class TrainConfig:
     seed: int = 0
     # --- runtime ----------------------------------------------------------------------------
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
-    channels_last: bool = True  # memory format on CUDA (ignored on the CPU)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on the CPU
+    channels_last: bool = True  # memory format with bf16 (CUDA, or precision=bf16 on the CPU)
     compile: bool = False  # torch.compile both networks
     threads: int = 0  # CPU threads for torch (0: torch's default)
     # --- outputs ----------------------------------------------------------------------------

@@ -33,7 +33,14 @@ from training.losses import OBJECTIVES, d_r1_penalty
 from training.metrics.distribution import KEY_FD, KEY_PRECISION, KEY_RECALL, DistributionReference, build_reference
 from training.metrics.encoder import EncoderRecipe
 from training.metrics.face_detection import FaceDetector, MetricUnavailable, resolve_cascade
-from training.nets import Networks, build_networks, initial_generator_state, wrap_for_training
+from training.nets import (
+    Networks,
+    build_networks,
+    initial_generator_state,
+    uses_bf16,
+    uses_channels_last,
+    wrap_for_training,
+)
 from training.run_folder import RunWriter, describe_environment, new_run_dir, read_jsonl
 from training.sampling import GRID_SEEDS_START, generate_eval_samples, generate_seeds, real_eval_samples
 from training.snapshot import (
@@ -353,8 +360,6 @@ def train(config: TrainConfig, resume: Path | None = None) -> Path:
 def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, device: torch.device) -> Path:
     if config.batch_size % world.size:
         raise ConfigError(f"batch_size {config.batch_size} must divide evenly over {world.size} ranks")
-    if config.precision == "bf16" and device.type != "cuda":
-        raise ConfigError("precision=bf16 needs a CUDA device; use fp32 on the CPU")
     if config.threads:
         torch.set_num_threads(config.threads)
     writer = RunWriter(run_dir, config, world.is_main)
@@ -375,10 +380,10 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
             keep_if_evaluated(run_dir, pos, config)
     wrap_for_training(nets, config, world, device)
 
-    use_bf16 = device.type == "cuda" and config.precision in ("auto", "bf16")
+    use_bf16 = uses_bf16(config, device)
 
     def autocast() -> contextlib.AbstractContextManager[Any]:
-        return torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
 
     augment = parse_policy(config.augment)
     local_batch = config.batch_size // world.size
@@ -414,7 +419,7 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
                     torch.manual_seed(step_seed(config.seed, pos.step, world.rank))
                     start = i * config.batch_size + world.rank * local_batch
                     real = real_batch(images, order[start : start + local_batch].to(device), config.hflip)
-                    if device.type == "cuda" and config.channels_last:
+                    if uses_channels_last(config, device):
                         real = real.contiguous(memory_format=torch.channels_last)
                     scale = lr_scale(pos.epoch, config)
                     stats = train_step(

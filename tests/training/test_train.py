@@ -24,7 +24,7 @@ from training.cli import main
 from training.config import ConfigError, TrainConfig
 from training.export import export_run
 from training.loop import resume_config, train
-from training.nets import build_networks
+from training.nets import build_networks, uses_bf16, uses_channels_last
 from training.snapshot import SnapshotError, kept_epochs, kept_snapshot_path, load_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,6 +179,25 @@ def _published(tiny_config: Callable[..., TrainConfig], tmp_path: Path) -> Path:
     """A small published generator (fp32, so a fine-tune starts from exactly its weights)."""
     return export_run(train(tiny_config("sngan-64", max_steps=2, run_name="base")), tmp_path / "base.safetensors",
                       dtype=torch.float32).path  # fmt: skip
+
+
+def test_bf16_on_the_cpu_is_opt_in_and_trains(tiny_config: Callable[..., TrainConfig]) -> None:
+    cpu = torch.device("cpu")
+    default = tiny_config()
+    assert not uses_bf16(default, cpu) and not uses_channels_last(default, cpu)  # fp32 stays bit-exact
+    assert not uses_channels_last(tiny_config(precision="bf16", channels_last=False), cpu)
+    config = tiny_config(precision="bf16", max_steps=2)
+    assert uses_bf16(config, cpu) and uses_channels_last(config, cpu)
+    run = train(config)
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
+    assert all(torch.isfinite(torch.tensor(r["loss_g"])) for r in rows)
+    snap = load_snapshot(run / "snapshot.pt")
+    torch.manual_seed(config.seed)  # the run's own initial weights
+    before = build_networks(config, cpu).g.state_dict()
+    # autocast computes in bf16 but keeps fp32 master weights, and they did move
+    assert all(t.dtype == torch.float32 for t in snap["g"].values() if t.is_floating_point())
+    assert any(not torch.equal(snap["g"][k], before[k]) for k in before if before[k].is_floating_point())
 
 
 def test_fine_tune_starts_from_a_checkpoint_and_warms_up_d_alone(

@@ -90,6 +90,7 @@ def model_card(
     environment = _read_json(run_dir / "environment.json")
     wall = float(state.get("elapsed_s", 0.0))
     accelerators = environment.get("accelerators", 0)
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and accelerators)
     return {
         "name": config.run_name or run_dir.name,
         "recipe": {key: getattr(config, key) for key in RECIPE_KEYS},
@@ -102,6 +103,8 @@ def model_card(
             "images_seen": state["step"] * config.batch_size,
             "wall_time_s": round(wall),
             "gpu_time_s": round(wall * accelerators) if accelerators else 0,
+            # the arithmetic the weights were trained in: part of how to reproduce them
+            "precision": "bf16" if bf16 else "fp32",
             **environment,
         },
         "metrics": metrics if metrics is not None else _metrics_at(run_dir, state["step"], snapshot != SNAPSHOT_NAME),

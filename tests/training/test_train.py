@@ -97,6 +97,7 @@ def test_export_loads_in_the_service(tiny_config: Callable[..., TrainConfig], tm
     assert card["recipe"]["preset"] == "sngan-64" and card["training"]["steps"] == 2
     assert card["training"]["images_seen"] == 16 and card["data"]["images"] == 16
     assert card["notes"] == "test run" and card["training"]["device"].startswith("cpu")
+    assert card["training"]["precision"] == "fp32"  # auto means fp32 on the CPU
     generator, loaded = load_generator(out)
     assert out.stat().st_size < 2 * count_parameters(generator) + 20_000  # stored as fp16
     assert loaded.model_version == info.model_version

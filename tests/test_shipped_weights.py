@@ -24,6 +24,11 @@ PUBLISHED = {
         "model_version": "668e24f58187ecd1",
         "directions_sha256": "01c09a5d09ea53f3d1939ad4d17b050b4699da6e017409068f97535e93436de1",
     },
+    "v2": {
+        "sha256": "f6f18efc5cc89a3a438fd642138e943bdacbb215913b0ccb1c363fa28c357690",
+        "model_version": "fb99c0de6ee67d0d",
+        "directions_sha256": "23aa092ee28a0a2d7bf0974f95db530c574959359de00d2679caa81ac9b1b634",
+    },
 }
 MANIFEST = read_manifest(DEFAULT_WEIGHTS_DIR)
 DEFAULT_WEIGHTS = MANIFEST.file_of(MANIFEST.default)

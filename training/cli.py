@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training import release
+from training import hd_compare, ncnn_convert, release
 from training.config import PRESETS, ConfigError, parse_assignments, resolve_config
 
 logger = logging.getLogger("training")
@@ -146,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_metric_check(sub)
     _add_directions(sub)
     release.add_parser(sub)
+    ncnn_convert.add_parser(sub)
+    hd_compare.add_parser(sub)
     sub.add_parser("presets", help="print the presets and their settings")
     return parser
 
@@ -360,6 +362,8 @@ COMMANDS = {
     "directions": cmd_directions,
     "presets": cmd_presets,
     "release": release.run,
+    "upscaler-convert": ncnn_convert.run,
+    "hd-compare": hd_compare.run,
 }
 
 
@@ -371,13 +375,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     from gan.checkpoint import CheckpointError
     from gan.releases import ManifestError
+    from gan.upscaler import UpscalerError
     from training.data import DatasetError
     from training.metrics.face_detection import MetricUnavailable
     from training.snapshot import SnapshotError
 
     try:
         code = COMMANDS[args.command](args)
-    except (ConfigError, DatasetError, SnapshotError, CheckpointError, ManifestError, MetricUnavailable) as exc:
+    except (
+        ConfigError,
+        DatasetError,
+        SnapshotError,
+        CheckpointError,
+        ManifestError,
+        MetricUnavailable,
+        UpscalerError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return code or 0  # a command that judges (release check) answers 1 for "no"

@@ -33,7 +33,9 @@ NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$"
 Status = Literal["default", "available", "retired"]
 STATUSES: tuple[Status, ...] = ("default", "available", "retired")
 _REQUIRED = ("name", "file", "sha256", "model_version", "status")
-_OPTIONAL = ("successor", "published", "notes", "directions", "directions_sha256")
+_OPTIONAL = ("successor", "published", "notes", "directions", "directions_sha256", "upscaler")
+BASE_SIZES = (64, 128, 256)  # what every release serves: its own 64 px, Lanczos above
+HD_SIZES = (128, 256, 512)  # what an upscaler may serve (512 only with one)
 
 
 class ManifestError(ValueError):
@@ -50,6 +52,18 @@ def valid_name(name: str) -> bool:
 
 
 @dataclass(frozen=True)
+class UpscalerEntry:
+    """A release's HD stage: the upscaler file, its SHA-256 as published, and the sizes it draws."""
+
+    file: str
+    sha256: str
+    sizes: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "sha256": self.sha256, "sizes": list(self.sizes)}
+
+
+@dataclass(frozen=True)
 class Release:
     """One manifest entry. `sha256` covers the whole file (tensors and model card)."""
 
@@ -63,13 +77,30 @@ class Release:
     notes: str = ""
     directions: str = ""
     directions_sha256: str = ""
+    upscaler: UpscalerEntry | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        for key in ("successor", "directions", "directions_sha256"):
+        for key in ("successor", "directions", "directions_sha256", "upscaler"):
             if not out[key]:
                 del out[key]
+        if self.upscaler is not None:
+            out["upscaler"] = self.upscaler.to_dict()
         return out
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Every size this release serves: 64-256 px, and 512 px where an upscaler draws it."""
+        return tuple(sorted({*BASE_SIZES, *(self.upscaler.sizes if self.upscaler else ())}))
+
+    @property
+    def version(self) -> str:
+        """What decides this release's pixels, as 16 hex digits: the generator's model version, and
+        the upscaler's bytes where it has one (so its HD avatars never share a version, an ETag or a
+        cache entry with those of a release that has the same generator without it)."""
+        if self.upscaler is None:
+            return self.model_version
+        return hashlib.sha256(f"{self.model_version}+{self.upscaler.sha256}".encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -122,7 +153,10 @@ def _release(path: Path, index: int, raw: object) -> Release:
     missing = [key for key in _REQUIRED if key not in raw]
     if missing:
         raise ManifestError(path, f"{where} lacks required field(s) {missing}")
+    upscaler = _upscaler(path, where, raw.get("upscaler"), raw.get("file"))
     for key, value in raw.items():
+        if key == "upscaler":
+            continue
         if not (isinstance(value, str) or (key == "successor" and value is None)):
             raise ManifestError(path, f"{where}.{key} must be a string, got {value!r}")
     name = raw["name"]
@@ -146,7 +180,27 @@ def _release(path: Path, index: int, raw: object) -> Release:
             raise ManifestError(path, f"{where}: directions must be another .safetensors name, got {directions!r}")
         if not re.fullmatch(r"[0-9a-f]{64}", raw["directions_sha256"]):
             raise ManifestError(path, f"{where}: directions_sha256 must be 64 lowercase hex digits")
-    return Release(**raw)
+    return Release(**{**raw, "upscaler": upscaler})
+
+
+def _upscaler(path: Path, where: str, raw: object, weights: object) -> UpscalerEntry | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) != {"file", "sha256", "sizes"}:
+        raise ManifestError(path, f"{where}.upscaler must be an object with exactly file, sha256 and sizes")
+    file, sha, sizes = raw["file"], raw["sha256"], raw["sizes"]
+    if not isinstance(file, str) or Path(file).name != file or not file.endswith(".safetensors") or file == weights:
+        raise ManifestError(path, f"{where}.upscaler.file must be another .safetensors name, got {file!r}")
+    if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise ManifestError(path, f"{where}.upscaler.sha256 must be 64 lowercase hex digits")
+    if (
+        not isinstance(sizes, list)
+        or not sizes
+        or any(type(s) is not int or s not in HD_SIZES for s in sizes)
+        or sizes != sorted(set(sizes))
+    ):
+        raise ManifestError(path, f"{where}.upscaler.sizes must be an ascending list of sizes from {list(HD_SIZES)}")
+    return UpscalerEntry(file, sha, tuple(sizes))
 
 
 def parse_manifest(path: Path, data: object) -> Manifest:
@@ -171,6 +225,7 @@ def parse_manifest(path: Path, data: object) -> Manifest:
     if duplicates:
         raise ManifestError(path, f"duplicate release name(s) {duplicates}")
     files = [r.file for r in releases] + [r.directions for r in releases if r.directions]
+    files += [r.upscaler.file for r in releases if r.upscaler]
     shared = sorted({f for f in files if files.count(f) > 1})
     if shared:
         raise ManifestError(path, f"file(s) {shared} listed by more than one release")
@@ -221,6 +276,9 @@ def verify_files(manifest: Manifest) -> None:
         if release.directions:
             _verify(manifest.folder / release.directions, release.directions_sha256,
                     f"directions of release {release.name!r}")  # fmt: skip
+        if release.upscaler:
+            _verify(manifest.folder / release.upscaler.file, release.upscaler.sha256,
+                    f"upscaler of release {release.name!r}")  # fmt: skip
 
 
 def write_manifest(manifest: Manifest) -> None:
@@ -266,11 +324,7 @@ def publish(
     if target.exists():
         raise ManifestError(target, "already exists; refusing to overwrite a file in the weights folder")
     info, _ = read_checkpoint(checkpoint)  # refuse what the service could not load
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.copyfile(checkpoint, tmp)
-    tmp.chmod(0o644)
-    tmp.replace(target)
+    _copy_in(Path(checkpoint), target)
 
     default = make_default or not manifest.releases
     existing = [replace(r, status="available") if default and r.status == "default" else r for r in manifest.releases]
@@ -300,15 +354,45 @@ def add_directions(folder: str | os.PathLike[str], name: str, directions: str | 
     if target.directions:
         raise ManifestError(manifest.path, f"release {name!r} already has published directions ({target.directions})")
     destination = manifest.folder / f"{name}.directions.safetensors"
-    if destination.exists():
-        raise ManifestError(destination, "already exists; refusing to overwrite a file in the weights folder")
-    tmp = destination.with_name(destination.name + ".tmp")
-    shutil.copyfile(directions, tmp)
-    tmp.chmod(0o644)
-    tmp.replace(destination)
+    _copy_in(Path(directions), destination)
     updated = replace(target, directions=destination.name, directions_sha256=file_sha256(destination))
     write_manifest(_with(manifest, [updated if r.name == name else r for r in manifest.releases]))
     return updated
+
+
+def add_upscaler(
+    folder: str | os.PathLike[str], name: str, upscaler: str | os.PathLike[str], sizes: tuple[int, ...]
+) -> Release:
+    """Give a release its HD stage: copy the upscaler file beside its weights, record its hash and sizes.
+
+    Once only, and only before the release has served HD: the upscaler decides every HD avatar's
+    pixels (and the release's version), so a release that has one refuses another. The caller checks
+    that the file loads (`gan.upscaler.read_upscaler`); this module stays free of torch.
+    """
+    manifest = read_manifest(folder)
+    target = manifest.get(name)
+    if target is None:
+        raise ManifestError(manifest.path, f"no release {name!r}; known: {[r.name for r in manifest.releases]}")
+    if target.upscaler:
+        raise ManifestError(manifest.path, f"release {name!r} already has an upscaler ({target.upscaler.file})")
+    destination = manifest.folder / f"{name}.upscaler.safetensors"
+    entry = UpscalerEntry(destination.name, file_sha256(Path(upscaler)), tuple(sizes))
+    updated = replace(target, upscaler=entry)
+    checked = _with(manifest, [updated if r.name == name else r for r in manifest.releases])  # sizes checked
+    _copy_in(Path(upscaler), destination)
+    write_manifest(checked)
+    return updated
+
+
+def _copy_in(source: Path, destination: Path) -> None:
+    """Copy a file into the weights folder atomically, world-readable, never over an existing file."""
+    if destination.exists():
+        raise ManifestError(destination, "already exists; refusing to overwrite a file in the weights folder")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    tmp = destination.with_name(destination.name + ".tmp")
+    shutil.copyfile(source, tmp)
+    tmp.chmod(0o644)
+    tmp.replace(destination)
 
 
 def set_status(folder: str | os.PathLike[str], name: str, status: Status, successor: str | None = None) -> Manifest:

@@ -12,7 +12,15 @@ import json
 import logging
 from pathlib import Path
 
-from gan.releases import ManifestError, add_directions, publish, read_manifest, set_status, verify_files
+from gan.releases import (
+    ManifestError,
+    add_directions,
+    add_upscaler,
+    publish,
+    read_manifest,
+    set_status,
+    verify_files,
+)
 from training.config import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -42,6 +50,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     directions.add_argument("name")
     directions.add_argument("directions", type=Path, help="runs/directions/NAME/directions.safetensors")
+    upscaler = actions.add_parser(
+        "add-upscaler",
+        help="give a release its HD stage (python -m training upscaler-convert), once",
+        description="Copies UPSCALER in as <NAME>.upscaler.safetensors and records its SHA-256 and the sizes it draws.",
+    )
+    upscaler.add_argument("name")
+    upscaler.add_argument("upscaler", type=Path, help="an upscaler .safetensors")
+    upscaler.add_argument(
+        "--sizes", default="128,256,512", help="comma-separated sizes the upscaler draws (of 128, 256, 512)"
+    )
     check = actions.add_parser(
         "check",
         help="may CHECKPOINT replace a release? scores both on the same samples and judges the gates",
@@ -60,6 +78,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--min-face-rate-ratio", type=float, help="face rate against real images' rate (default 0.95)")
     check.add_argument("--max-copies-p1", type=float, help="share of near-copies (default 0.02)")
     check.add_argument("--min-speed-ratio", type=float, help="images/s against the baseline's (default 0.5)")
+    check.add_argument("--upscaler", type=Path, help="the HD upscaler it ships with: report and gate each HD size")
+    check.add_argument(
+        "--min-hd-face-rate-ratio", type=float, help="HD face rate against Lanczos's, per size (default 0.95)"
+    )
     actions.add_parser("list", help="print the manifest")
     actions.add_parser("verify", help="check every served release's file against its published hash")
 
@@ -90,7 +112,7 @@ def check(args: argparse.Namespace) -> int:
     verify_files(manifest)  # the baseline as published, not as it may have been edited since
     report = check_release(
         args.checkpoint, manifest.file_of(baseline), data=args.data, cascade=args.cascade, samples=args.samples,
-        encoder_cache=args.encoder_cache, gates=gates, out_dir=args.out,
+        encoder_cache=args.encoder_cache, gates=gates, out_dir=args.out, upscaler=args.upscaler,
     )  # fmt: skip
     print(markdown(report))  # the command's output
     return 0 if report["passed"] else 1
@@ -117,6 +139,17 @@ def run(args: argparse.Namespace) -> int | None:
         except DirectionsError as exc:
             raise ManifestError(args.directions, exc.problem) from exc
         add_directions(folder, args.name, args.directions)
+    elif args.action == "add-upscaler":
+        from gan.upscaler import UpscalerError, read_upscaler
+
+        try:  # refuse a file the service would refuse at start-up
+            read_upscaler(args.upscaler)
+            sizes = tuple(int(size) for size in args.sizes.split(","))
+        except UpscalerError as exc:
+            raise ManifestError(args.upscaler, exc.problem) from exc
+        except ValueError as exc:
+            raise ConfigError(f"--sizes {args.sizes!r}: a comma-separated list of whole numbers") from exc
+        add_upscaler(folder, args.name, args.upscaler, sizes)
     elif args.action == "verify":
         verify_files(read_manifest(folder))
     print(json.dumps(read_manifest(folder).to_dict(), indent=2))  # the command's output

@@ -8,7 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from gan.releases import ManifestError, file_sha256, parse_manifest, publish, read_manifest, set_status, valid_name
+from gan.releases import (
+    ManifestError,
+    add_upscaler,
+    file_sha256,
+    parse_manifest,
+    publish,
+    read_manifest,
+    set_status,
+    valid_name,
+    verify_files,
+)
 
 TODAY = dt.date(2026, 12, 1)
 
@@ -144,3 +154,53 @@ def test_the_written_manifest_reads_back_unchanged(folder: Path, tiny_weights: P
     publish(folder, "v2", tiny_weights, notes="second")
     text = (folder / "releases.json").read_text()
     assert parse_manifest(folder / "releases.json", json.loads(text)).to_dict() == json.loads(text)
+
+
+def test_an_upscaler_is_added_once_and_makes_the_release_another_version(folder: Path, tiny_upscaler: Path) -> None:
+    before = read_manifest(folder).get("v1")
+    assert before is not None and before.version == before.model_version and before.sizes == (64, 128, 256)
+    after = add_upscaler(folder, "v1", tiny_upscaler, (128, 256, 512))
+    assert after.upscaler is not None
+    assert after.upscaler.file == "v1.upscaler.safetensors"
+    assert after.upscaler.sha256 == file_sha256(tiny_upscaler) == file_sha256(folder / after.upscaler.file)
+    assert after.sizes == (64, 128, 256, 512)
+    assert after.model_version == before.model_version and after.version != before.version
+    assert read_manifest(folder).get("v1") == after  # written and read back the same
+    verify_files(read_manifest(folder))
+    with pytest.raises(ManifestError, match="already has an upscaler"):
+        add_upscaler(folder, "v1", tiny_upscaler, (256,))
+    (folder / "v1.upscaler.safetensors").write_bytes(b"changed")
+    with pytest.raises(ManifestError, match="upscaler of release 'v1' changed since publication"):
+        verify_files(read_manifest(folder))
+
+
+@pytest.mark.parametrize(
+    ("upscaler", "problem"),
+    [
+        ({"file": "u.safetensors", "sha256": "0" * 64}, "exactly file, sha256 and sizes"),
+        ({"file": "u.safetensors", "sha256": "0" * 64, "sizes": [256], "x": 1}, "exactly file, sha256 and sizes"),
+        ({"file": "v1.safetensors", "sha256": "0" * 64, "sizes": [256]}, "upscaler.file must be another"),
+        ({"file": "../u.safetensors", "sha256": "0" * 64, "sizes": [256]}, "upscaler.file must be another"),
+        ({"file": "u.safetensors", "sha256": "ABC", "sizes": [256]}, "upscaler.sha256 must be"),
+        ({"file": "u.safetensors", "sha256": "0" * 64, "sizes": [64, 256]}, "ascending list of sizes from"),
+        ({"file": "u.safetensors", "sha256": "0" * 64, "sizes": [512, 256]}, "ascending list of sizes from"),
+        ({"file": "u.safetensors", "sha256": "0" * 64, "sizes": []}, "ascending list of sizes from"),
+        ({"file": "u.safetensors", "sha256": "0" * 64, "sizes": ["256"]}, "ascending list of sizes from"),
+        ({"file": "u.safetensors", "sha256": "0" * 64, "sizes": [True]}, "ascending list of sizes from"),
+        ("u.safetensors", "must be an object"),
+    ],
+)
+def test_a_bad_upscaler_entry_is_refused_naming_the_rule(folder: Path, upscaler: object, problem: str) -> None:
+    data = json.loads((folder / "releases.json").read_text())
+    data["releases"][0]["upscaler"] = upscaler
+    with pytest.raises(ManifestError, match=problem):
+        parse_manifest(folder / "releases.json", data)
+
+
+def test_two_releases_never_share_an_upscaler_file(folder: Path, tiny_weights: Path, tiny_upscaler: Path) -> None:
+    publish(folder, "v2", tiny_weights)
+    add_upscaler(folder, "v1", tiny_upscaler, (256,))
+    data = json.loads((folder / "releases.json").read_text())
+    data["releases"][1]["upscaler"] = data["releases"][0]["upscaler"]
+    with pytest.raises(ManifestError, match="listed by more than one release"):
+        parse_manifest(folder / "releases.json", data)

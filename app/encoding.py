@@ -9,15 +9,12 @@ import numpy as np
 from PIL import Image
 
 from app.formats import FORMATS, ImageFormat
-from gan.imaging import tile_grid
+from gan.imaging import resize, tile_grid
 
 
 def _upscale(image: np.ndarray, size: int) -> Image.Image:
-    """Lanczos for enlargement: sharp edges without the blockiness of nearest-neighbour."""
-    pil = Image.fromarray(image)
-    if pil.width != size:
-        pil = pil.resize((size, size), Image.Resampling.LANCZOS)
-    return pil
+    """To the size asked for: a 64 px avatar enlarged, or an upscaler's output brought to size (Lanczos)."""
+    return resize(image, size)
 
 
 def _png(image: Image.Image, level: int) -> bytes:

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import torch
+from PIL import Image
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -16,6 +17,15 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 def to_hwc(images: torch.Tensor) -> np.ndarray:
     """uint8 N x 3 x H x W tensor -> N x H x W x 3 numpy array on the CPU, the layout PIL wants."""
     return images.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def resize(image: np.ndarray, size: int) -> Image.Image:
+    """An H x W x 3 avatar as a size x size picture, with Lanczos where the size differs: sharp edges
+    without nearest-neighbour's blocks when enlarging, no aliasing when an upscaler's output shrinks."""
+    pil = Image.fromarray(image)
+    if pil.width != size:
+        pil = pil.resize((size, size), Image.Resampling.LANCZOS)
+    return pil
 
 
 def grid_columns(n: int) -> int:

@@ -13,6 +13,11 @@ the other where their latent sizes differ); then each gate compares the two:
 
 Precision, recall, KID and GFLOP per image are reported beside the gates, not gated: they
 explain an FD change but no single one of them decides it.
+
+With `upscaler` (the HD stage the candidate would ship with), the candidate's samples are also
+drawn at each HD size, Lanczos beside the upscaler (training/metrics/hd.py): consistency with the
+64 px avatar, sharpness and face rate are reported per size, and one more gate per size asks that
+the upscaler keep faces: its face rate at least `min_hd_face_rate_ratio` of Lanczos's.
 """
 
 from __future__ import annotations
@@ -29,13 +34,17 @@ import torch
 from torch import nn
 
 from gan.checkpoint import load_generator
+from gan.imaging import to_hwc
 from gan.latents import seeds_latents
 from gan.networks import count_flops, fuse_batchnorm
+from gan.releases import HD_SIZES
 from training.config import ConfigError
 from training.evaluate import prepare_real, score
 from training.metrics.distribution import KEY_COPIES_P1, KEY_FD
 from training.metrics.encoder import EncoderRecipe
 from training.metrics.face_detection import resolve_cascade
+from training.metrics.hd import LANCZOS, compare
+from training.metrics.hd import markdown as hd_markdown
 from training.sampling import generate_eval_samples
 
 logger = logging.getLogger(__name__)
@@ -47,6 +56,7 @@ class Gates:
     min_face_rate_ratio: float = 0.95
     max_copies_p1: float = 0.02
     min_speed_ratio: float = 0.5
+    min_hd_face_rate_ratio: float = 0.95
     # below this the detector does not read the data set's faces (a wrong cascade), so the face gate
     # would pass on 0 >= 0.95 x 0
     min_real_face_rate: float = 0.1
@@ -98,6 +108,33 @@ def judge(candidate: dict[str, Any], baseline: dict[str, Any], gates: Gates) -> 
     ]  # fmt: skip
 
 
+def hd_judge(rows: list[dict[str, Any]], gates: Gates) -> list[GateResult]:
+    """Per HD size: the upscaler's face rate against Lanczos's on the same avatars."""
+    by = {(r["size"], r["method"]): r for r in rows}
+    results = []
+    for (size, method), row in by.items():
+        if method == LANCZOS:
+            continue
+        lanczos = by[(size, LANCZOS)]["face_rate"]
+        results.append(GateResult(f"HD face rate {size} px", row["face_rate"], lanczos,
+                                  f">= {gates.min_hd_face_rate_ratio:g} x Lanczos",
+                                  row["face_rate"] >= gates.min_hd_face_rate_ratio * lanczos))  # fmt: skip
+    return results
+
+
+def hd_rows(samples: torch.Tensor, upscaler_file: Path, cascade: str, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+    """The HD measures of `samples` (uint8 N x 3 x 64 x 64) with the upscaler as the service runs it."""
+    from gan.upscaler import Upscaler, pick_upscaler_dtype
+    from training.metrics.face_detection import FaceDetector
+
+    cpu = torch.device("cpu")
+    upscaler = Upscaler.load(upscaler_file, cpu, pick_upscaler_dtype("auto", cpu))
+    detector = FaceDetector(Path(cascade))
+    return compare(
+        to_hwc(samples), {"upscaler": lambda a: upscaler.render(torch.from_numpy(a))}, sizes, detector.detect
+    )
+
+
 def measure_speed(
     nets: dict[str, nn.Module], latent_dim: int, *, batch_size: int = 64, seconds: float = 1.0, rounds: int = 3
 ) -> dict[str, float]:
@@ -129,6 +166,8 @@ def check_release(
     gates: Gates = Gates(),
     speed_seconds: float = 1.0,
     out_dir: Path | None = None,
+    upscaler: Path | None = None,
+    hd_sizes: tuple[int, ...] = HD_SIZES,
 ) -> dict[str, Any]:
     """Score both generators, time them, and judge; the report as a dict (and files in out_dir).
 
@@ -142,12 +181,13 @@ def check_release(
     real = prepare_real(data, sides.pop(), samples=samples, cascade=cascade, encoder_cache=encoder_cache,
                         encoder_recipe=encoder_recipe)  # fmt: skip
     scored: dict[str, dict[str, Any]] = {}
+    drawn: dict[str, torch.Tensor] = {}
     nets: dict[str, nn.Module] = {}
     dims: dict[str, int] = {}
     for name, (generator, info) in loaded.items():
         logger.info("scoring the %s %s on %d samples", name, info.path, samples)
         dims[name] = info.config.latent_dim
-        generated = generate_eval_samples(generator, dims[name], samples)
+        generated = drawn[name] = generate_eval_samples(generator, dims[name], samples)
         scored[name] = {"model_version": info.model_version, "weights": str(info.path), "samples": samples}
         scored[name] |= score(generated, real)
         nets[name] = fuse_batchnorm(generator).eval()
@@ -159,6 +199,11 @@ def check_release(
     for name, rate in speeds.items():
         scored[name]["images_per_s"] = rate
     results = judge(scored["candidate"], scored["baseline"], gates)
+    hd: list[dict[str, Any]] = []
+    if upscaler is not None:
+        logger.info("drawing the candidate's samples at %s px with %s", hd_sizes, upscaler)
+        hd = hd_rows(drawn["candidate"], upscaler, cascade, hd_sizes)
+        results += hd_judge(hd, gates)
     report = {
         "passed": all(r.passed for r in results),
         "gates": [asdict(r) for r in results],
@@ -166,6 +211,7 @@ def check_release(
         "candidate": scored["candidate"],
         "baseline": scored["baseline"],
         "torch_threads": torch.get_num_threads(),
+        **({"hd": {"upscaler": str(upscaler), "rows": hd}} if upscaler is not None else {}),
     }
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -193,4 +239,11 @@ def markdown(report: dict[str, Any]) -> str:
     for key in ("ssl_fd_content", "ssl_fd_palette", "ssl_kid", "precision", "recall", "copies_p5", "gflop_per_image"):
         if key in c and key in b:
             lines.append(f"| {key} | {c[key]:.4g} | {b[key]:.4g} |")
+    if "hd" in report:
+        lines += [
+            "",
+            f"HD, the candidate's samples with `{report['hd']['upscaler']}`:",
+            "",
+            hd_markdown(report["hd"]["rows"]),
+        ]
     return "\n".join(lines) + "\n"

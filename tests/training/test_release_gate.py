@@ -143,3 +143,33 @@ def test_cli_answers_1_for_a_failed_gate_0_for_a_pass_and_2_when_it_cannot_run(
     monkeypatch.undo()
     assert main([*args[:-2], "--cascade", str(tmp_path / "none.xml")]) == 2
     assert "none.xml not found" in capsys.readouterr().err
+
+
+def test_the_hd_gate_holds_each_size_to_lanczos_face_rate() -> None:
+    rows = [
+        {"size": 256, "method": "lanczos", "face_rate": 0.80},
+        {"size": 256, "method": "upscaler", "face_rate": 0.77},
+        {"size": 512, "method": "lanczos", "face_rate": 0.80},
+        {"size": 512, "method": "upscaler", "face_rate": 0.74},
+    ]
+    results = {r.gate: r for r in release_gate.hd_judge(rows, Gates())}
+    assert results["HD face rate 256 px"].passed and results["HD face rate 256 px"].baseline == 0.80
+    assert not results["HD face rate 512 px"].passed  # 0.74 < 0.95 x 0.80
+    assert all(r.passed for r in release_gate.hd_judge(rows, Gates(min_hd_face_rate_ratio=0.9)))
+
+
+def test_a_check_with_an_upscaler_reports_and_gates_each_hd_size(
+    faces: Path, tmp_path: Path, tiny_upscaler: Path
+) -> None:
+    config = GeneratorConfig(latent_dim=16, resolution=64, channels=4, max_channels=32)
+    base = tmp_path / "base.safetensors"
+    save_generator(make_generator(config), base)
+    report = check_release(base, base, data=faces, cascade=_cascade(), samples=8, encoder_cache=str(tmp_path / "enc"),
+                           encoder_recipe=TINY_RECIPE, speed_seconds=0.01, upscaler=tiny_upscaler,
+                           hd_sizes=(256, 512))  # fmt: skip
+    rows = report["hd"]["rows"]
+    assert [(r["size"], r["method"]) for r in rows] == [(256, "lanczos"), (256, "upscaler"), (512, "lanczos"),
+                                                       (512, "upscaler")]  # fmt: skip
+    assert {"consistency_psnr_db", "sharpness", "face_rate"} <= set(rows[0])
+    assert [g["gate"] for g in report["gates"]][-2:] == ["HD face rate 256 px", "HD face rate 512 px"]
+    assert "| 512 | upscaler |" in markdown(report)

@@ -28,7 +28,7 @@ def main() -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         releases = ReleaseRegistry.load(
-            settings.weights_dir, settings.device, settings.dtype, settings.torch_thread_count
+            settings.weights_dir, settings.device, settings.dtype, settings.torch_thread_count, settings.upscaler_dtype
         )
     except (CheckpointError, DeviceError, ManifestError) as exc:
         print(f"error: cannot start: {exc}", file=sys.stderr)

@@ -5,7 +5,9 @@ collects rows from the head of a lane until `max_batch_size` rows are pending or
 passed since the oldest of them arrived, runs one forward pass in a dedicated thread, and hands
 every job its rows; a job of many rows may span several batches and several small jobs share one.
 A batch never mixes lanes (each release has its own generator), and lanes with work take turns,
-batch by batch, so a flood on one release delays another by at most one batch.
+batch by batch, so a flood on one release delays another by at most one batch. A release with an
+HD upscaler has a second lane for it (`v3/hd`): its rows are 64 px avatars instead of latents, and
+it may have its own batch size and bound, since one of its rows costs far more than a latent.
 
 Each lane is bounded in rows, so memory is bounded (lanes x `max_pending_rows`) and overload is
 refused at once (`QueueFull`, the HTTP layer's 503) without one release's flood filling the room
@@ -33,7 +35,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-RenderFn = Callable[[torch.Tensor], np.ndarray]
+RenderFn = Callable[[torch.Tensor], np.ndarray]  # rows (latents, or images for an upscaler) -> uint8 images
 DropReason = Literal["client_gone", "timeout", "batch_failed", "shutdown"]
 
 
@@ -91,7 +93,7 @@ class BatchFailed(Exception):
 class Job:
     """One request's latents and where its images accumulate."""
 
-    latents: torch.Tensor  # (n, latent_dim) float32, CPU
+    latents: torch.Tensor  # (n, ...) rows on the CPU: latents, or 64 px uint8 avatars for an upscaler lane
     future: asyncio.Future[np.ndarray]
     enqueued_at: float
     deadline: float
@@ -178,14 +180,25 @@ class BatchStats:
     batch_lanes: list[str] = field(default_factory=list)  # the lane of each of those batches
 
 
+@dataclass(frozen=True)
+class LaneLimits:
+    """A lane's own batch size and bound on waiting rows (else the queue's)."""
+
+    max_batch_size: int
+    max_pending_rows: int
+
+
 @dataclass
 class Lane:
-    """One release's jobs, waiting in arrival order."""
+    """One release's (or one upscaler's) jobs, waiting in arrival order."""
 
     name: str
     render: RenderFn
+    max_batch_size: int
+    max_pending_rows: int
     pending: deque[Job] = field(default_factory=deque)
     pending_rows: int = 0  # undispatched rows of live jobs: the bounded quantity
+    rows_per_s: float = 0.0  # smoothed throughput, for Retry-After
 
 
 class BatchQueue:
@@ -200,10 +213,18 @@ class BatchQueue:
         max_pending_rows: int,
         timeout_s: float,
         observer: QueueObserver | None = None,
+        lane_limits: Mapping[str, LaneLimits] | None = None,
     ) -> None:
         if not renderers:
             raise ValueError("a batch queue needs at least one lane")
-        self._lanes = {name: Lane(name, render) for name, render in renderers.items()}
+        limits = lane_limits or {}
+        default = LaneLimits(max_batch_size, max_pending_rows)
+        self._lanes = {
+            name: Lane(
+                name, render, limits.get(name, default).max_batch_size, limits.get(name, default).max_pending_rows
+            )
+            for name, render in renderers.items()
+        }
         self._order = list(self._lanes.values())
         self._turn = 0  # index in _order of the lane that is served next when several are ready
         self.max_batch_size = max_batch_size
@@ -215,7 +236,6 @@ class BatchQueue:
         self._closing = False
         self._worker: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generator")
-        self._rows_per_s = 0.0  # smoothed throughput, for Retry-After
         self.stats = BatchStats()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -267,8 +287,8 @@ class BatchQueue:
             raise QueueClosed("service is shutting down")
         target = self._lane(lane)
         n = latents.shape[0]
-        if target.pending_rows + n > self.max_pending_rows:
-            raise QueueFull(self.retry_after(n))
+        if target.pending_rows + n > target.max_pending_rows:
+            raise QueueFull(self.retry_after(n, target.name))
         loop = asyncio.get_running_loop()
         now = loop.time()
         job = Job(latents, loop.create_future(), enqueued_at=now, deadline=now + self.timeout_s, lane=target.name)
@@ -309,10 +329,14 @@ class BatchQueue:
             self.cancel(job, "client_gone")
             raise
 
-    def retry_after(self, extra_rows: int = 0) -> int:
-        """Seconds until the whole backlog plus `extra_rows` should have drained, at the measured rate."""
-        rate = self._rows_per_s or float(self.max_batch_size)
-        return max(1, min(60, math.ceil((self.pending_rows + extra_rows) / rate)))
+    def retry_after(self, extra_rows: int = 0, lane: str | None = None) -> int:
+        """Seconds until the whole backlog (plus `extra_rows` on `lane`) should have drained, each
+        lane at its own measured rate (an upscaler row costs far more than a generator row)."""
+        seconds = 0.0
+        for each in self._order:
+            rows = each.pending_rows + (extra_rows if each.name == lane else 0)
+            seconds += rows / (each.rows_per_s or float(each.max_batch_size))
+        return max(1, min(60, math.ceil(seconds)))
 
     # -- the worker ------------------------------------------------------------------------
     def _ready_lane(self, now: float) -> Lane | None:
@@ -321,7 +345,7 @@ class BatchQueue:
             lane = self._order[(self._turn + i) % len(self._order)]
             if not lane.pending:
                 continue
-            if self._closing or lane.pending_rows >= self.max_batch_size:
+            if self._closing or lane.pending_rows >= lane.max_batch_size:
                 return lane
             if now >= lane.pending[0].enqueued_at + self.max_wait_s:
                 return lane
@@ -348,7 +372,7 @@ class BatchQueue:
                 continue
             self._turn = (self._order.index(lane) + 1) % len(self._order)
             now = loop.time()
-            slices, expired = take_batch(lane.pending, self.max_batch_size, now)
+            slices, expired = take_batch(lane.pending, lane.max_batch_size, now)
             lane.pending_rows -= sum(s.stop - s.start for s in slices)
             for piece in slices:
                 if piece.start == 0:
@@ -416,5 +440,6 @@ class BatchQueue:
         self.stats.batch_sizes = [*self.stats.batch_sizes[-255:], rows]
         self.stats.batch_lanes = [*self.stats.batch_lanes[-255:], lane]
         rate = rows / max(seconds, 1e-6)
-        self._rows_per_s = rate if not self._rows_per_s else 0.8 * self._rows_per_s + 0.2 * rate
+        target = self._lanes[lane]
+        target.rows_per_s = rate if not target.rows_per_s else 0.8 * target.rows_per_s + 0.2 * rate
         self._observer.batch_done(lane, rows, seconds)

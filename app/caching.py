@@ -43,7 +43,7 @@ def cache_headers(served: ServedRelease, immutable: bool, settings: Settings, *p
     """Validators and lifetime of one image answer. The encoder's zlib level changes the bytes but
     not the pixels, so it is part of the ETag too: a deliberate encoder change gets new validators."""
     return {
-        "ETag": etag_for(served.version, served.model.device_kind, f"png-{settings.png_compress_level}", *parts),
+        "ETag": etag_for(served.version, served.device_kind, f"png-{settings.png_compress_level}", *parts),
         "Cache-Control": IMMUTABLE if immutable else f"public, max-age={settings.cache_max_age_s}",
         **release_headers(served),
     }

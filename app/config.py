@@ -43,6 +43,16 @@ class Settings(BaseSettings):
         description="how long a batch waits to fill",
     )
     queue_max_images: int = Field(2048, ge=1, description="images waiting at most; beyond this: 503")
+    # the HD stage (releases with an upscaler): its rows cost about 20x a generator row on the CPU
+    upscaler_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto",
+        description="auto: bfloat16 on a CPU that runs it natively (AVX512-BF16/AMX; else float32), float16 on CUDA",
+    )
+    upscale_batch_size: int = Field(16, ge=1, le=1024, description="avatars per upscaler forward pass")
+    # 512 rows: about 2 s of the compact model's work on 2 cores in bfloat16 (docs/hd.md)
+    upscale_queue_max_images: int = Field(
+        512, ge=1, description="avatars waiting for a release's upscaler at most; beyond this: 503"
+    )
     request_timeout_s: float = Field(30.0, gt=0, description="longest a request waits for the generator")
     # about half a second of work on 2 CPU cores (574 one-seed requests/s, docs/benchmarks.md); raise it
     # with the replica's capacity (GPU nodes)
@@ -102,6 +112,11 @@ class Settings(BaseSettings):
         if self.queue_max_images < largest:
             raise ValueError(
                 f"queue_max_images ({self.queue_max_images}) must hold the largest request ({largest} images)"
+            )
+        if self.upscale_queue_max_images < largest:
+            raise ValueError(
+                f"upscale_queue_max_images ({self.upscale_queue_max_images}) must hold the largest request "
+                f"({largest} images)"
             )
         return self
 

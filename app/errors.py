@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from app.batching import BatchFailed, JobExpired, QueueClosed, QueueFull
 from app.metrics import ServiceMetrics
-from app.releases import RetiredRelease, UnknownRelease
+from app.releases import ReleaseRegistry, RetiredRelease, ServedRelease, UnknownRelease
 from app.service import ClientDisconnected
 
 logger = logging.getLogger(__name__)
@@ -42,14 +42,26 @@ def check_latent_length(loc: Sequence[str | int], latent: Sequence[float], laten
         )
 
 
-def check_pixels(loc: Sequence[str | int], images: int, size: int, limit: int) -> None:
-    """The work of one request grows with images x size^2 (render, resize, encode): cap it, so one GET
-    cannot take seconds of CPU from everyone else."""
-    pixels = images * size * size
+def check_size(loc: Sequence[str | int], served: ServedRelease, size: int, releases: ReleaseRegistry) -> None:
+    """A size the release does not serve (512 px without an upscaler) is the request's mistake: say
+    which sizes it serves and which releases draw this one."""
+    if size not in served.sizes:
+        others = [name for name, other in releases.served.items() if size in other.sizes]
+        hint = f" ({size} px is drawn by {', '.join(others)})" if others else ""
+        raise invalid(loc, f"release {served.name!r} serves {', '.join(map(str, served.sizes))} px, not {size}{hint}",
+                      "size_not_served")  # fmt: skip
+
+
+def check_pixels(loc: Sequence[str | int], served: ServedRelease, images: int, size: int, limit: int) -> None:
+    """The work of one request grows with images x size^2 (render, resize, encode), and with the
+    upscaler's work where it draws the size (counted in the same unit): cap it, so one GET cannot
+    take seconds of CPU from everyone else."""
+    pixels = served.work_pixels(images, size)
     if pixels > limit:
+        hd = " with the HD upscaler's work" if served.upscales(size) else ""
         raise invalid(
             loc,
-            f"{images} images of {size}x{size} px are {pixels:,} pixels, over the limit of {limit:,} per request "
+            f"{images} images of {size}x{size} px{hd} cost {pixels:,} pixels, over the limit of {limit:,} per request "
             "(AVATARS_MAX_REQUEST_PIXELS): ask for fewer images or a smaller size",
             "too_many_pixels",
         )

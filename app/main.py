@@ -39,7 +39,12 @@ def create_app(settings: Settings | None = None, releases: ReleaseRegistry | Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loaded = releases or await asyncio.to_thread(
-            ReleaseRegistry.load, settings.weights_dir, settings.device, settings.dtype, settings.torch_thread_count
+            ReleaseRegistry.load,
+            settings.weights_dir,
+            settings.device,
+            settings.dtype,
+            settings.torch_thread_count,
+            settings.upscaler_dtype,
         )
         service = AvatarService(settings, loaded, metrics)
         await service.start()

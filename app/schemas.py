@@ -27,14 +27,14 @@ from gan.codes import MAX_CODE_CHARS, MAX_EDITS, f32
 from gan.latents import MAX_SEED
 from gan.releases import NAME_PATTERN
 
-SIZES = (64, 128, 256)
+SIZES = (64, 128, 256, 512)  # 512 only where the release has an upscaler that draws it (app/errors.check_size)
 LATENT_BOUND = 10.0
 HARD_MAX_ITEMS = 1024
 
 
 def _allowed_size(value: int) -> int:
     if value not in SIZES:
-        raise ValueError("size must be one of 64, 128 or 256")
+        raise ValueError("size must be one of 64, 128, 256 or 512 (512: releases with an HD upscaler)")
     return value
 
 
@@ -42,7 +42,10 @@ Size = Annotated[
     int,
     AfterValidator(_allowed_size),
     WithJsonSchema({"type": "integer", "enum": list(SIZES), "default": 64}),
-    Field(description="output side in px; larger sizes are upscaled from the model's resolution (Lanczos)"),
+    Field(
+        description="output side in px; larger sizes are drawn by the release's HD upscaler where it has one "
+        "(GET /models: `upscaler.sizes`), else enlarged with Lanczos; 512 only with an upscaler"
+    ),
 ]
 
 
@@ -444,11 +447,23 @@ class ModelResponse(BaseModel):
     format: str
     format_version: int
     architecture: str
-    model_version: str
+    model_version: str = Field(
+        description="what decides this release's pixels: the generator's content hash, combined with the "
+        "upscaler's SHA-256 where it has one (X-Model-Version, ETags)"
+    )
     file: str
     generator: dict[str, Any]
     card: dict[str, Any]
     runtime: dict[str, Any]
+    sizes: list[int] = Field(default=[64, 128, 256], description="the sizes (px) this release serves")
+    generator_version: str | None = Field(
+        None, description="the generator's own content hash, where it differs from model_version (an upscaler)"
+    )
+    upscaler: dict[str, Any] | None = Field(
+        None,
+        description="the HD upscaler: file, architecture, scale, the sizes it draws (others: Lanczos from 64 px), "
+        "its SHA-256 and where its weights came from; null: every size is enlarged with Lanczos",
+    )
 
 
 class RetiredRelease(BaseModel):

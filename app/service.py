@@ -14,12 +14,12 @@ import numpy as np
 import torch
 from starlette.requests import Request
 
-from app.batching import BatchQueue
+from app.batching import BatchQueue, LaneLimits
 from app.config import Settings
 from app.encoding import encode_avatar, encode_png
 from app.formats import FORMATS, ImageFormat
 from app.metrics import ServiceMetrics
-from app.releases import ReleaseRegistry
+from app.releases import ReleaseRegistry, ServedRelease
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +41,20 @@ class AvatarService:
         self.settings = settings
         self.releases = releases
         self.metrics = metrics
-        # one lane per release: a batch never mixes generators, and releases take turns
+        # one lane per release: a batch never mixes generators, and releases take turns; a release with
+        # an upscaler has a second lane for it, with its own (smaller) batch and bound
+        hd = LaneLimits(settings.upscale_batch_size, settings.upscale_queue_max_images)
         self.queue = BatchQueue(
-            {name: served.model.render for name, served in releases.served.items()},
+            {
+                **{name: served.model.render for name, served in releases.served.items()},
+                **{lane: upscaler.render for lane, upscaler in releases.upscalers.items()},
+            },
             max_batch_size=settings.max_batch_size,
             max_wait_s=settings.max_wait_ms / 1000,
             max_pending_rows=settings.queue_max_images,
             timeout_s=settings.request_timeout_s,
             observer=metrics,
+            lane_limits=dict.fromkeys(releases.upscalers, hd),
         )
         self.encoder = ThreadPoolExecutor(settings.encode_threads, thread_name_prefix="encode")
         self.ready = False
@@ -59,6 +65,10 @@ class AvatarService:
         if self.settings.warmup:
             for served in self.releases.served.values():
                 images = await asyncio.to_thread(served.model.warmup_images, self.settings.max_batch_size)
+                if served.upscaler is not None:
+                    rows = torch.from_numpy(images[: self.settings.upscale_batch_size])
+                    await asyncio.to_thread(served.upscaler.render, rows[:1])
+                    await asyncio.to_thread(served.upscaler.render, rows)
             await self.encode(encode_png, images[0], 256, self.settings.png_compress_level)
         self.queue.start()
         self.ready = True
@@ -76,12 +86,28 @@ class AvatarService:
         self.encoder.shutdown(wait=True)
         logger.info("stopped")
 
-    async def render(self, release: str, latents: torch.Tensor, request: Request | None = None) -> np.ndarray:
-        """Images of `release` for `latents` through the batching queue; if `request`'s client
-        disconnects first, its queued rows are dropped and `ClientDisconnected` is raised."""
+    async def draw(
+        self, served: ServedRelease, latents: torch.Tensor, size: int, request: Request | None = None
+    ) -> np.ndarray:
+        """The avatars of `latents` as they are served at `size` px: the generator's 64 px images, then
+        the release's upscaler where it draws that size (the encoder resizes whatever is left)."""
+        images = await self.render(served.name, latents, request)
+        return await self.upscale(served, images, size, request)
+
+    async def upscale(
+        self, served: ServedRelease, images: np.ndarray, size: int, request: Request | None = None
+    ) -> np.ndarray:
+        """64 px avatars through the release's HD lane where it upscales `size`; else unchanged."""
+        if not served.upscales(size):
+            return images
+        return await self.render(served.hd_lane, torch.from_numpy(images), request)
+
+    async def render(self, lane: str, rows: torch.Tensor, request: Request | None = None) -> np.ndarray:
+        """Images of one lane (a release's generator, or its HD upscaler) through the batching queue; if
+        `request`'s client disconnects first, its queued rows are dropped and `ClientDisconnected` is raised."""
         if request is None:
-            return await self.queue.generate(latents, release)
-        work = asyncio.ensure_future(self.queue.generate(latents, release))
+            return await self.queue.generate(rows, lane)
+        work = asyncio.ensure_future(self.queue.generate(rows, lane))
         gone = asyncio.ensure_future(_client_gone(request))
         try:
             await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)

@@ -17,7 +17,9 @@ from app.releases import ReleaseRegistry
 from gan.checkpoint import read_checkpoint, save_generator
 from gan.directions import Direction, DirectionSet, HairRecipe, save_directions
 from gan.networks import Generator, GeneratorConfig
-from gan.releases import add_directions, publish
+from gan.releases import add_directions, add_upscaler, publish
+from gan.upscaler import save_upscaler
+from training.ncnn_convert import compact_names
 
 TINY = GeneratorConfig(latent_dim=16, resolution=64, channels=4, max_channels=32)
 
@@ -79,6 +81,47 @@ def tiny_release_dir(tmp_path_factory: pytest.TempPathFactory, tiny_weights: Pat
     with random latent directions so edits, codes and hair colours can be exercised."""
     folder = tmp_path_factory.mktemp("releases")
     publish_with_directions(folder, "v1", tiny_weights)
+    return folder
+
+
+def upscaler_tensors(seed: int = 0, features: int = 8, scale: int = 4) -> dict[str, torch.Tensor]:
+    """A tiny random SRVGGNetCompact (2 body convolutions, `features` wide) in Real-ESRGAN's naming:
+    spandrel builds it like the real one, in milliseconds."""
+    rng = torch.Generator().manual_seed(seed)
+    names = compact_names(4)
+    tensors: dict[str, torch.Tensor] = {}
+    for i, group in enumerate(names):
+        if i % 2:  # PReLU slopes
+            tensors[group[0]] = torch.rand(features, generator=rng) * 0.3
+            continue
+        c_in = 3 if i == 0 else features
+        c_out = 3 * scale * scale if i == len(names) - 1 else features
+        tensors[group[0]] = torch.randn(c_out, c_in, 3, 3, generator=rng) * 0.2
+        tensors[group[1]] = torch.randn(c_out, generator=rng) * 0.05
+    return tensors
+
+
+def make_upscaler(path: Path, seed: int = 0) -> Path:
+    save_upscaler(path, upscaler_tensors(seed), {"source": "random weights for tests"})
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_upscaler(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_upscaler(tmp_path_factory.mktemp("upscaler") / "tiny-x4.safetensors")
+
+
+@pytest.fixture(scope="session")
+def hd_release_dir(tmp_path_factory: pytest.TempPathFactory, tiny_weights: Path, tiny_upscaler: Path) -> Path:
+    """Two releases of the tiny generator: v1 without an upscaler, v2 (the default) with the tiny
+    upscaler for 256 and 512 px (128 px stays Lanczos), both with directions."""
+    folder = tmp_path_factory.mktemp("hd-releases")
+    publish_with_directions(folder, "v1", tiny_weights)
+    copy = folder / "v2-source.safetensors"
+    copy.write_bytes(tiny_weights.read_bytes())
+    publish_with_directions(folder, "v2", copy, make_default=True)
+    copy.unlink()
+    add_upscaler(folder, "v2", tiny_upscaler, (256, 512))
     return folder
 
 

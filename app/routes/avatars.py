@@ -16,7 +16,7 @@ from app.caching import cache_headers, matches, not_modified, release_headers
 from app.creator import check_edits, code_release, decode_code, edited, query_edits, specs_latents
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_avatar
-from app.errors import check_at_most, check_latent_length, check_pixels, invalid
+from app.errors import check_at_most, check_latent_length, check_pixels, check_size, invalid
 from app.formats import BY_EXTENSION, FORMATS
 from app.releases import ServedRelease
 from app.schemas import (
@@ -128,7 +128,8 @@ async def create_avatars(body: AvatarRequest, request: Request, service: Service
     model = served.model
     check_edits(served, body.edits or {}, ["body", "edits"])
     latents, seeds = request_latents(body, model.latent_dim, settings.max_avatars_per_request)
-    check_pixels(["body", "size"], body.count, body.size, settings.max_request_pixels)
+    check_size(["body", "size"], served, body.size, service.releases)
+    check_pixels(["body", "size"], served, body.count, body.size, settings.max_request_pixels)
     specs = request_specs(body, served, seeds)
     matched: list[bool] | list[None] = [None] * body.count
     if body.hair_color is not None:
@@ -139,6 +140,7 @@ async def create_avatars(body: AvatarRequest, request: Request, service: Service
             edited(served, latents, body.truncation, body.edits) if body.edits else truncate(latents, body.truncation)
         )
         images = await service.render(served.name, latents, request)
+    images = await service.upscale(served, images, body.size, request)  # after the hair search's 64 px rounds
     codes = [encode(spec) for spec in specs]
     fmt = FORMATS[body.format]
     files = await service.encode_each(images, body.size, fmt, body.quality)
@@ -225,6 +227,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
                 served = use_release(request, service.releases.resolve(code_release(seed, ["path", "seed"])))
                 pinned = True
             spec = decode_code(seed, served, ["path", "seed"])
+        check_size(["query", "size"], served, query.size, service.releases)
         code = encode(spec)
         plain = plain and not spec.edits
         # a plain seed keeps the validators it has always had; everything else is named by its code
@@ -249,7 +252,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
             latents = truncate(seeds_latents([spec.seed or 0], served.model.latent_dim), spec.truncation)
         else:
             latents = specs_latents(served, [spec])
-        images = await service.render(served.name, latents, request)
+        images = await service.draw(served, latents, query.size, request)
         data = await service.encode(
             encode_avatar, images[0], query.size, fmt, query.quality, settings.png_compress_level
         )

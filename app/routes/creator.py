@@ -12,7 +12,7 @@ from app.caching import cache_headers, matches, not_modified
 from app.creator import check_edits, children, code_release, code_url, decode_code, parent_spec, specs_latents
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_grid
-from app.errors import check_latent_length, check_pixels
+from app.errors import check_latent_length, check_pixels, check_size
 from app.releases import ServedRelease
 from app.routes.avatars import ERRORS, PNG, RELEASE_ERRORS
 from app.schemas import (
@@ -137,7 +137,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         if not pinned and is_code(query.of):
             served = use_release(request, service.releases.resolve(code_release(query.of, ["query", "of"])))
             pinned = True
-        check_pixels(["query", "n"], query.n, query.size, settings.max_request_pixels)
+        check_size(["query", "size"], served, query.size, service.releases)
+        check_pixels(["query", "n"], served, query.n, query.size, settings.max_request_pixels)
         parent, specs = variation_specs(served, query, "query")
         columns = min(query.columns or grid_columns(query.n), query.n)
         parent_code = code_url(parent)[0]
@@ -145,7 +146,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
                                 query.strength, query.seed, query.size, columns)  # fmt: skip
         if matches(request, headers["ETag"]):
             return not_modified(headers)
-        images = await service.render(served.name, specs_latents(served, specs), request)
+        images = await service.draw(served, specs_latents(served, specs), query.size, request)
         png = await service.encode(encode_grid, images, query.size, columns, settings.png_compress_level)
         return Response(png, media_type="image/png", headers=headers)
 

@@ -12,7 +12,7 @@ from app.caching import cache_headers, matches, not_modified
 from app.creator import edited, query_edits
 from app.deps import ReleaseResolver, ServiceDep, SettingsDep, Target
 from app.encoding import encode_grid
-from app.errors import check_at_most, check_pixels
+from app.errors import check_at_most, check_pixels, check_size
 from app.routes.avatars import ERRORS, PNG, RELEASE_ERRORS
 from app.schemas import GridQuery
 from gan.imaging import grid_columns
@@ -37,9 +37,10 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
     ) -> Response:
         """n avatars from seeds seed, seed+1, ... in one PNG, row-major, near-square unless `columns` is set."""
         check_at_most(["query", "n"], query.n, settings.max_grid, "max_grid")
-        check_pixels(["query", "n"], query.n, query.size, settings.max_request_pixels)
-        columns = min(query.columns or grid_columns(query.n), query.n)
         served = target.served
+        check_size(["query", "size"], served, query.size, service.releases)
+        check_pixels(["query", "n"], served, query.n, query.size, settings.max_request_pixels)
+        columns = min(query.columns or grid_columns(query.n), query.n)
         edits = query_edits(served, query.edits)
         headers = cache_headers(
             served,
@@ -59,7 +60,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
             return not_modified(headers)
         seeds = range(query.seed, query.seed + query.n)
         latents = edited(served, seeds_latents(seeds, served.model.latent_dim), query.truncation, edits)
-        images = await service.render(served.name, latents, request)
+        images = await service.draw(served, latents, query.size, request)
         png = await service.encode(encode_grid, images, query.size, columns, settings.png_compress_level)
         return Response(png, media_type="image/png", headers=headers)
 

@@ -10,11 +10,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from app.caching import cache_headers, matches, not_modified, release_headers
-from app.config import Settings
 from app.creator import check_edits, edited, query_edits
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_gif, encode_strip
-from app.errors import check_at_most, check_latent_length, check_pixels
+from app.errors import check_at_most, check_latent_length, check_pixels, check_size
 from app.releases import ServedRelease
 from app.routes.avatars import ERRORS, RELEASE_ERRORS
 from app.schemas import InterpolationOptions, InterpolationQuery, InterpolationRequest
@@ -27,9 +26,11 @@ MEDIA = {"png": "image/png", "gif": "image/gif"}
 IMAGE = {"content": {"image/png": {}, "image/gif": {}}, "description": "PNG strip or animated GIF"}
 
 
-def check_cost(options: InterpolationOptions, loc: str, settings: Settings) -> None:
+def check_cost(options: InterpolationOptions, loc: str, served: ServedRelease, service: AvatarService) -> None:
+    settings = service.settings
     check_at_most([loc, "steps"], options.steps, settings.max_interpolation_steps, "max_interpolation_steps")
-    check_pixels([loc, "steps"], options.steps, options.size, settings.max_request_pixels)
+    check_size([loc, "size"], served, options.size, service.releases)
+    check_pixels([loc, "steps"], served, options.steps, options.size, settings.max_request_pixels)
 
 
 async def render_path(
@@ -43,7 +44,7 @@ async def render_path(
 ) -> bytes:
     """Truncation and edits apply to every frame, so the walk is between the two edited faces."""
     path = edited(served, interpolate(start, end, options.steps, options.mode), options.truncation, edits)
-    images = await service.render(served.name, path, request)
+    images = await service.draw(served, path, options.size, request)
     if options.format == "gif":
         return await service.encode(encode_gif, images, options.size, options.frame_ms)
     return await service.encode(encode_strip, images, options.size, service.settings.png_compress_level)
@@ -66,8 +67,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         settings: SettingsDep,
     ) -> Response:
         """From the avatar of `start` to that of `end`: a PNG strip (frames left to right) or a looping GIF."""
-        check_cost(query, "query", settings)
         served = target.served
+        check_cost(query, "query", served, service)
         edits = query_edits(served, query.edits)
         # without edits the validators are what they were before edits existed
         options = query.model_dump(mode="json", exclude=None if edits else {"edits"})
@@ -97,7 +98,7 @@ async def post_interpolation(
     dim = served.model.latent_dim
     for name, latent in (("start", body.start), ("end", body.end)):
         check_latent_length(["body", name], latent, dim)
-    check_cost(body, "body", settings)
+    check_cost(body, "body", served, service)
     edits = body.edits or {}
     check_edits(served, edits, ["body", "edits"])
     data = await render_path(served, torch.tensor(body.start), torch.tensor(body.end), body, edits, request, service)

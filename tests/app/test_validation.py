@@ -39,7 +39,7 @@ def bad_post(client: TestClient, path: str, body: object) -> dict:
         ({}, "body", "exactly one of seeds, player_ids or latents"),
         ({"seeds": [1], "truncation": 0}, "body.truncation", "greater than 0"),
         ({"seeds": [1], "truncation": 1.5}, "body.truncation", "less than or equal to 1"),
-        ({"seeds": [1], "size": 100}, "body.size", "size must be one of 64, 128 or 256"),
+        ({"seeds": [1], "size": 100}, "body.size", "size must be one of 64, 128, 256 or 512"),
         ({"seeds": [1], "colour": "red"}, "body.colour", "Extra inputs are not permitted"),
         ([1, 2], "body", "valid dictionary"),
         # strict JSON numbers in every field, not only seeds
@@ -153,7 +153,7 @@ def test_body_over_the_limit_without_content_length_is_413(client: TestClient) -
         ("/avatars/-1.png", "path.seed", "greater than or equal to 0"),
         ("/avatars/9223372036854775808.png", "path.seed", "less than or equal to"),
         ("/avatars/abc.png", "path.seed", "not a valid avatar code"),
-        ("/avatars/1.png?size=512", "query.size", "size must be one of"),
+        ("/avatars/1.png?size=1024", "query.size", "size must be one of"),
         ("/latents/-5", "path.seed", "greater than or equal to 0"),
     ],
 )

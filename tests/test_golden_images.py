@@ -11,15 +11,40 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from app.config import DEFAULT_WEIGHTS_DIR, Settings
 from app.inference import AvatarModel
 from gan.latents import seeds_latents
-from gan.releases import read_manifest
-from tests.golden.goldens import CASES, PNG_LEVEL, code_pixels, load_goldens, release_directions, render_case
+from gan.releases import Release, read_manifest
+from gan.upscaler import Upscaler, cpu_has_bf16
+from tests.golden.goldens import (
+    HD_CODE_SIZE,
+    PNG_LEVEL,
+    cases_for,
+    code_pixels,
+    digest,
+    load_goldens,
+    release_directions,
+    release_upscaler,
+    render_case,
+    upscales,
+)
 
 MANIFEST = read_manifest(DEFAULT_WEIGHTS_DIR)
 GOLDENS = load_goldens()
+HD = [r for r in MANIFEST.served if r.upscaler]
+
+
+def recorded_upscaler(release: Release) -> Upscaler | None:
+    """The release's upscaler in the dtype its goldens were recorded with (bfloat16 needs a CPU that
+    runs it natively: emulated, it is not the same arithmetic)."""
+    if release.upscaler is None:
+        return None
+    dtype = GOLDENS[release.name]["upscaler_dtype"]
+    if dtype == "bfloat16" and not cpu_has_bf16():
+        pytest.skip(f"{release.name}'s HD goldens were recorded in bfloat16; this CPU has no native bfloat16")
+    return release_upscaler(release.name, dtype)
 
 
 def test_every_published_release_has_goldens() -> None:
@@ -30,7 +55,9 @@ def test_goldens_use_the_service_encoder_setting() -> None:
     assert Settings.model_fields["png_compress_level"].default == PNG_LEVEL
     for name, entry in GOLDENS.items():
         assert entry["png_compress_level"] == PNG_LEVEL, name
-        assert [{k: c[k] for k in ("seed", "truncation", "size")} for c in entry["cases"]] == CASES, name
+        release = MANIFEST.get(name)
+        assert release is not None
+        assert [{k: c[k] for k in ("seed", "truncation", "size")} for c in entry["cases"]] == cases_for(release), name
 
 
 @pytest.mark.parametrize("release", [r for r in MANIFEST.served], ids=lambda r: r.name)
@@ -39,10 +66,27 @@ def test_published_avatars_are_unchanged(release) -> None:
     assert entry["model_version"] == release.model_version
     model = AvatarModel.load(MANIFEST.file_of(release), device="cpu")
     assert model.device_kind == entry["device"]
+    upscaler = recorded_upscaler(release)
     for case in entry["cases"]:
-        pixels, png = render_case(model, case)
+        hd = upscaler if upscales(release, case["size"]) else None
+        pixels, png, hd_pixels = render_case(model, case, hd)
         assert pixels == case["pixels_sha256"], f"{release.name} seed {case['seed']}: the pixels changed"
+        assert hd_pixels == case.get("hd_pixels_sha256"), f"{release.name} seed {case['seed']}: the HD pixels changed"
         assert png == case["png_sha256"], f"{release.name} seed {case['seed']}: same pixels, other PNG bytes"
+
+
+@pytest.mark.parametrize("release", HD, ids=lambda r: r.name)
+def test_an_hd_release_draws_its_generators_avatars_at_64_px(release) -> None:
+    """An upscaler adds sizes; at 64 px the release draws exactly what its generator's other
+    releases draw (v3 at 64 px is v2)."""
+    twins = [r for r in MANIFEST.served if r.model_version == release.model_version and r.upscaler is None]
+    for twin in twins:
+        mine = {c["seed"]: c["pixels_sha256"] for c in GOLDENS[release.name]["cases"]}
+        for case in GOLDENS[twin.name]["cases"]:
+            assert mine[case["seed"]] == case["pixels_sha256"], f"{release.name} and {twin.name}, seed {case['seed']}"
+            if case["size"] == 64:  # the same bytes too
+                same = next(c for c in GOLDENS[release.name]["cases"] if c["seed"] == case["seed"])
+                assert same["png_sha256"] == case["png_sha256"], f"{release.name} and {twin.name}, seed {case['seed']}"
 
 
 @pytest.mark.parametrize("release", [r for r in MANIFEST.served if r.directions], ids=lambda r: r.name)
@@ -53,8 +97,13 @@ def test_published_codes_are_unchanged(release) -> None:
     model = AvatarModel.load(MANIFEST.file_of(release), device="cpu")
     directions = release_directions(release.name)
     assert directions is not None
+    upscaler = recorded_upscaler(release)
     for case in codes:
-        assert code_pixels(model, directions, case["code"])[0] == case["pixels_sha256"], case["code"]
+        pixels, image = code_pixels(model, directions, case["code"])
+        assert pixels == case["pixels_sha256"], case["code"]
+        if upscaler is not None and upscales(release, HD_CODE_SIZE):
+            hd = upscaler.render(torch.from_numpy(image[None]))[0]
+            assert digest(hd) == case["hd_pixels_sha256"], f"{case['code']}: the HD pixels changed"
 
 
 @pytest.mark.parametrize("release", [r for r in MANIFEST.served], ids=lambda r: r.name)
@@ -70,3 +119,20 @@ def test_an_avatar_does_not_depend_on_the_batch_it_shares(release) -> None:
         batch = model.render(latents[offset : offset + size])
         differ = [i for i in range(size) if not np.array_equal(batch[i], alone[offset + i])]
         assert not differ, f"{release.name}: rows {differ} of a batch of {size} differ from the row alone"
+
+
+@pytest.mark.parametrize("release", HD, ids=lambda r: r.name)
+def test_an_hd_avatar_does_not_depend_on_the_upscaler_batch_it_shares(release) -> None:
+    """The HD lane batches rows of many requests too: every batch size up to the service's default
+    and every position must give the row's own pixels."""
+    upscaler = recorded_upscaler(release)
+    assert upscaler is not None
+    model = AvatarModel.load(MANIFEST.file_of(release), device="cpu")
+    largest = Settings.model_fields["upscale_batch_size"].default
+    avatars = torch.from_numpy(model.render(seeds_latents(range(900, 900 + largest + 5), model.latent_dim)))
+    alone = np.stack([upscaler.render(avatars[i : i + 1])[0] for i in range(len(avatars))])
+    for size in range(2, largest + 1):
+        offset = size % 5
+        batch = upscaler.render(avatars[offset : offset + size])
+        differ = [i for i in range(size) if not np.array_equal(batch[i], alone[offset + i])]
+        assert not differ, f"{release.name}: HD rows {differ} of a batch of {size} differ from the row alone"

@@ -17,7 +17,8 @@ from gan.releases import read_manifest, verify_files
 
 # Every release ever published, with the bytes it was published with. Append a line when you
 # publish; never edit one. A name that points at other weights changes every player's avatar.
-# Directions are published once per release (docs/creator.md) and are as fixed as the weights.
+# Directions are published once per release (docs/creator.md) and are as fixed as the weights; so
+# is a release's HD upscaler and the sizes it draws (docs/hd.md).
 PUBLISHED = {
     "v1": {
         "sha256": "78304391a8b97830c97dabe61c6fabab3376412be94fba4b5b81742f51f4cdc0",
@@ -28,6 +29,16 @@ PUBLISHED = {
         "sha256": "f6f18efc5cc89a3a438fd642138e943bdacbb215913b0ccb1c363fa28c357690",
         "model_version": "fb99c0de6ee67d0d",
         "directions_sha256": "23aa092ee28a0a2d7bf0974f95db530c574959359de00d2679caa81ac9b1b634",
+    },
+    "v3": {  # v2's generator and directions, with the Real-ESRGAN compact anime upscaler for 128-512 px
+        "sha256": "f6f18efc5cc89a3a438fd642138e943bdacbb215913b0ccb1c363fa28c357690",
+        "model_version": "fb99c0de6ee67d0d",
+        "directions_sha256": "23aa092ee28a0a2d7bf0974f95db530c574959359de00d2679caa81ac9b1b634",
+        "upscaler": {
+            "file": "v3.upscaler.safetensors",
+            "sha256": "3b908c4144c6a30192b1740f129e0800d4302006a529f0e6c514a3d1147e0e56",
+            "sizes": [128, 256, 512],
+        },
     },
 }
 MANIFEST = read_manifest(DEFAULT_WEIGHTS_DIR)
@@ -40,6 +51,7 @@ def test_published_names_never_point_at_other_weights() -> None:
     listed = {
         r.name: {"sha256": r.sha256, "model_version": r.model_version}
         | ({"directions_sha256": r.directions_sha256} if r.directions else {})
+        | ({"upscaler": r.upscaler.to_dict()} if r.upscaler else {})
         for r in MANIFEST.releases
     }
     assert listed.keys() >= PUBLISHED.keys(), "a published release disappeared from weights/releases.json"
@@ -53,6 +65,8 @@ def test_every_served_release_is_intact_and_small() -> None:
     for release in MANIFEST.served:
         path = MANIFEST.file_of(release)
         assert path.stat().st_size < MAX_BYTES
+        if release.upscaler:
+            assert (MANIFEST.folder / release.upscaler.file).stat().st_size < MAX_BYTES
         info, _ = read_checkpoint(path)
         assert info.model_version == release.model_version
 

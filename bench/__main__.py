@@ -25,6 +25,16 @@ def default_checkpoint() -> Path:
     return manifest.file_of(manifest.default)
 
 
+def default_upscalers() -> list[str]:
+    """The default release's upscaler, as LABEL=FILE, if it has one."""
+    try:
+        manifest = read_manifest(DEFAULT_WEIGHTS_DIR)
+    except ManifestError:
+        return []
+    up = manifest.default.upscaler
+    return [f"{manifest.default.name}={manifest.folder / up.file}"] if up else []
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     default_weights = default_checkpoint()
     defaults = BenchConfig(weights=default_weights)
@@ -49,6 +59,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--client", choices=["raw", "httpx"], default="raw", help="load generator's HTTP client (see bench/http.py)"
     )
     parser.add_argument("--no-peer", action="store_true", help="skip LitServe (when it is not installed)")
+    parser.add_argument(
+        "--upscaler",
+        action="append",
+        metavar="LABEL=FILE",
+        help="an upscaler for the HD stage (repeatable; default: the default release's, with the default --weights)",
+    )
+    parser.add_argument("--no-hd", action="store_true", help="skip the HD stage")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr, only the tables")
     return parser.parse_args(argv)
 
@@ -62,7 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.weights.is_file():
         print(f"error: no checkpoint at {args.weights} (pass --weights)", file=sys.stderr)
         return 2
-    config = BenchConfig(weights=args.weights, peer=not args.no_peer, client=args.client, log_dir=args.log_dir)
+    specs = (
+        args.upscaler
+        if args.upscaler is not None
+        else default_upscalers()
+        if args.weights == default_checkpoint()
+        else []
+    )
+    upscalers = tuple((label, Path(file)) for label, _, file in (spec.partition("=") for spec in specs))
+    if any(not label or not file.is_file() for label, file in upscalers):
+        print(f"error: --upscaler takes LABEL=FILE of an existing file, got {specs}", file=sys.stderr)
+        return 2
+    config = BenchConfig(weights=args.weights, peer=not args.no_peer, client=args.client, log_dir=args.log_dir,
+                         upscalers=() if args.no_hd else upscalers)  # fmt: skip
     if args.quick:
         config = quick(config)
     overrides = {

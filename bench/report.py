@@ -242,6 +242,30 @@ def _same_png(results: dict[str, Any]) -> str:
     return f"\n\nThe one-seed PNG of ours and of the LitServe peer: {verdict} ({same['ours']}, {same['litserve']})."
 
 
+def hd_tables(hd: dict[str, Any]) -> str:
+    """Serving each size with each upscaler (and Lanczos), the HD flood, and the upscalers alone."""
+    serving = table(
+        ["upscaler", "size", "drawn by", "concurrency", "avatars/s", "p50 ms", "p99 ms", "errors"],
+        [[r["upscaler"], str(r["size"]), r["method"], str(r["concurrency"]), _num(r["avatars_per_s"], 1),
+          _num(r["p50_ms"]), _num(r["p99_ms"]), _errors(r)] for run in hd["runs"] for r in run["rows"]],
+    )  # fmt: skip
+    floods = []
+    for run in hd["runs"]:
+        f = run["flood"]
+        alone, during = f["plain_64_alone"], f["plain_64_during"]
+        flooded = f"{f['concurrency']} clients at {f['size']} px: {_num(f['flooded']['avatars_per_s'], 1)}/s"
+        floods.append([run["label"], flooded, f"{_num(alone['p50_ms'])} / {_num(alone['p99_ms'])}",
+                       f"{_num(during['p50_ms'])} / {_num(during['p99_ms'])}"])  # fmt: skip
+    header = ["upscaler", "flood of release hd", "64 px of release plain alone: p50 / p99 ms", "during the flood"]
+    flood = table(header, floods)
+    alone = table(
+        ["upscaler alone", "dtype", "threads", "batch", "avatars/s"],
+        [[label, p["dtype"], str(p["threads"]), str(p["batch_size"]), _num(p["avatars_per_s"], 1)]
+         for label, points in hd["ceilings"].items() for p in points],
+    )  # fmt: skip
+    return f"{serving}\n\n{flood}\n\n{alone}\n"
+
+
 def markdown(results: dict[str, Any]) -> str:
     """Every table of a run, in the order of docs/benchmarks.md."""
     m = results["machine"]
@@ -262,6 +286,8 @@ def markdown(results: dict[str, Any]) -> str:
         sections.append("### Several releases\n\n" + releases_table(results["releases"]))
     if "formats" in results:
         sections.append("### Formats\n\n" + formats_table(results["formats"]))
+    if "hd" in results:
+        sections.append("### HD avatars\n\n" + hd_tables(results["hd"]))
     return "\n\n".join(sections) + "\n"
 
 

@@ -19,7 +19,9 @@ two servers ever share the CPU:
    half against two releases (same weights, so only the per-release lanes differ), and a flood of
    one release while a single client asks the other (does the flood starve it?);
 8. formats: `GET /models/{release}/avatars/{seed}.{ext}` in every served format (and lossy WebP) at
-   64 and 256 px, avatars/s at `formats_concurrency` and the mean bytes of an answer.
+   64 and 256 px, avatars/s at `formats_concurrency` and the mean bytes of an answer;
+9. HD, for each of `upscalers` (`bench.hd`): the upscaler alone, then one-seed avatars at 64-512 px
+   beside Lanczos on one server, and an HD flood of one release while another is asked at 64 px.
 
 `run_benchmark` returns one JSON-ready dict; `bench.report` turns it into tables and a plot.
 """
@@ -46,6 +48,8 @@ import torch
 from app.config import Settings
 from app.formats import BY_EXTENSION
 from bench.ceilings import measure_ceilings
+from bench.hd import HdConfig, hd_stage
+from bench.hd import quick as hd_quick
 from bench.http import LOOPBACK, Engine, HttpRequest, loopback_client
 from bench.load import Scenario, Summary, closed_loop, open_loop
 from bench.servers import ServerProcess, litserve_peer, our_service, release_folder
@@ -116,6 +120,7 @@ class BenchConfig:
     format_sizes: tuple[int, ...] = (64, 256)
     bytes_samples: int = 50  # answers whose sizes are averaged per format and size
     peer: bool = True
+    upscalers: tuple[tuple[str, Path], ...] = ()  # (label, file) of each upscaler the HD stage measures
     client: Engine = "raw"  # the load generator's HTTP client (see bench.http)
     log_dir: Path = Path("runs/bench/logs")
 
@@ -123,6 +128,7 @@ class BenchConfig:
         data = asdict(self)
         data["weights"] = str(self.weights)
         data["log_dir"] = str(self.log_dir)
+        data["upscalers"] = [[label, str(file)] for label, file in self.upscalers]
         return data
 
 
@@ -612,6 +618,11 @@ def run_benchmark(config: BenchConfig, command: str = "python -m bench") -> dict
         results["releases"] = releases_stage(config, settings)
     with _stage(results, "formats"):
         results["formats"] = formats_stage(config, settings)
+    if config.upscalers:
+        with _stage(results, "hd"):
+            hd = HdConfig(config.weights, config.upscalers, seconds=config.seconds, warmup_s=config.warmup_s,
+                          max_requests=config.max_requests, log_dir=config.log_dir)  # fmt: skip
+            results["hd"] = hd_stage(hd_quick(hd) if config.seconds < 1 else hd, settings)
     results["ratios"] = ratios(rows, results["ceilings"])
     results["wall_s"] = round(time.perf_counter() - started, 1)
     return results

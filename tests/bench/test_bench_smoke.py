@@ -139,11 +139,12 @@ def test_tuning_table_renders_from_json() -> None:
 
 # ------------------------------------------------------------------------------------------ end to end
 @pytest.mark.slow
-def test_quick_run_end_to_end(tiny_weights: Path, tmp_path: Path) -> None:
+def test_quick_run_end_to_end(tiny_weights: Path, tiny_upscaler: Path, tmp_path: Path) -> None:
     """`python -m bench --quick` starts every server, measures every stage, stops them, and writes
     JSON, markdown and a plot that render again from the JSON alone."""
     out = tmp_path / "bench"
-    args = ["--quick", "-q", "--weights", str(tiny_weights), "--out", str(out), "--log-dir", str(tmp_path / "logs")]
+    args = ["--quick", "-q", "--weights", str(tiny_weights), "--out", str(out), "--log-dir", str(tmp_path / "logs"),
+            "--upscaler", f"tiny={tiny_upscaler}"]  # fmt: skip
     result = subprocess.run(
         [sys.executable, "-m", "bench", *args],
         cwd=REPO_ROOT,
@@ -171,11 +172,19 @@ def test_quick_run_end_to_end(tiny_weights: Path, tmp_path: Path) -> None:
     assert all(r["requests"] > 0 and r["errors"] == 0 and r["mean_bytes"] > 0 for r in formats)
     assert "### Formats" in result.stdout
     assert "### Several releases" in result.stdout
+    hd = results["hd"]
+    assert [p["batch_size"] for p in hd["ceilings"]["tiny"]] == [1, 2]
+    (run,) = hd["runs"]
+    assert {(r["size"], r["method"]) for r in run["rows"]} == {(64, "64 px"), (256, "tiny"), (256, "lanczos")}
+    assert all(r["requests"] > 0 and r["errors"] == 0 for r in run["rows"])
+    assert run["flood"]["plain_64_during"]["requests"] > 0 and run["flood"]["flooded"]["errors"] == 0
+    assert "### HD avatars" in result.stdout
     assert (out / "benchmarks-throughput-p99.png").stat().st_size > 0
     assert markdown(results) == (out / "benchmarks-results.md").read_text()
     plot(results, tmp_path / "again.png")
     logs = sorted(p.name for p in (tmp_path / "logs").glob("*.log"))
     assert logs == [
+        "hd-tiny.log",
         "litserve.log",
         "ours-formats.log",
         "ours-many-releases.log",

@@ -7,7 +7,6 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ from starlette.requests import Request
 
 from app.batching import BatchQueue, LaneLimits
 from app.config import Settings
+from app.encoder_pool import EncoderPool
 from app.encoding import encode_avatar, encode_png
 from app.formats import FORMATS, ImageFormat
 from app.metrics import ServiceMetrics
@@ -56,7 +56,7 @@ class AvatarService:
             observer=metrics,
             lane_limits=dict.fromkeys(releases.upscalers, hd),
         )
-        self.encoder = ThreadPoolExecutor(settings.encode_threads, thread_name_prefix="encode")
+        self.encoder = EncoderPool(settings.encode_threads)
         self.ready = False
         metrics.track_releases(releases.names, self.queue.lane_pending_rows)
 
@@ -69,7 +69,7 @@ class AvatarService:
                     rows = torch.from_numpy(images[: self.settings.upscale_batch_size])
                     await asyncio.to_thread(served.upscaler.render, rows[:1])
                     await asyncio.to_thread(served.upscaler.render, rows)
-            await self.encode(encode_png, images[0], 256, self.settings.png_compress_level)
+            await self.encode(encode_png, images[0], 256, self.settings.png_compress_level, work=256 * 256)
         self.queue.start()
         self.ready = True
         logger.info(
@@ -120,9 +120,9 @@ class AvatarService:
             raise ClientDisconnected
         return work.result()
 
-    async def encode(self, fn: Callable[..., bytes], *args: Any) -> bytes:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.encoder, functools.partial(fn, *args))
+    async def encode(self, fn: Callable[..., bytes], *args: Any, work: int) -> bytes:
+        """`fn(*args)` on an encoder thread; `work` (pixels written) orders the queue, smallest first."""
+        return await asyncio.wrap_future(self.encoder.submit(work, functools.partial(fn, *args)))
 
     async def encode_each(
         self, images: np.ndarray, size: int, fmt: ImageFormat = FORMATS["png"], quality: int | None = None
@@ -130,5 +130,7 @@ class AvatarService:
         """One file per image in `fmt`, encoded in parallel."""
         level = self.settings.png_compress_level
         return list(
-            await asyncio.gather(*(self.encode(encode_avatar, image, size, fmt, quality, level) for image in images))
+            await asyncio.gather(
+                *(self.encode(encode_avatar, image, size, fmt, quality, level, work=size * size) for image in images)
+            )
         )

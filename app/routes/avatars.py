@@ -254,7 +254,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
             latents = specs_latents(served, [spec])
         images = await service.draw(served, latents, query.size, request)
         data = await service.encode(
-            encode_avatar, images[0], query.size, fmt, query.quality, settings.png_compress_level
+            encode_avatar, images[0], query.size, fmt, query.quality, settings.png_compress_level, work=query.size**2
         )
         return Response(data, media_type=fmt.media_type, headers=headers)
 

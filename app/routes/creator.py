@@ -147,7 +147,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         if matches(request, headers["ETag"]):
             return not_modified(headers)
         images = await service.draw(served, specs_latents(served, specs), query.size, request)
-        png = await service.encode(encode_grid, images, query.size, columns, settings.png_compress_level)
+        work = query.n * query.size**2
+        png = await service.encode(encode_grid, images, query.size, columns, settings.png_compress_level, work=work)
         return Response(png, media_type="image/png", headers=headers)
 
     return routes

@@ -61,7 +61,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         seeds = range(query.seed, query.seed + query.n)
         latents = edited(served, seeds_latents(seeds, served.model.latent_dim), query.truncation, edits)
         images = await service.draw(served, latents, query.size, request)
-        png = await service.encode(encode_grid, images, query.size, columns, settings.png_compress_level)
+        work = query.n * query.size**2
+        png = await service.encode(encode_grid, images, query.size, columns, settings.png_compress_level, work=work)
         return Response(png, media_type="image/png", headers=headers)
 
     return routes

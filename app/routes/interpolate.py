@@ -45,9 +45,10 @@ async def render_path(
     """Truncation and edits apply to every frame, so the walk is between the two edited faces."""
     path = edited(served, interpolate(start, end, options.steps, options.mode), options.truncation, edits)
     images = await service.draw(served, path, options.size, request)
+    work = options.steps * options.size**2
     if options.format == "gif":
-        return await service.encode(encode_gif, images, options.size, options.frame_ms)
-    return await service.encode(encode_strip, images, options.size, service.settings.png_compress_level)
+        return await service.encode(encode_gif, images, options.size, options.frame_ms, work=work)
+    return await service.encode(encode_strip, images, options.size, service.settings.png_compress_level, work=work)
 
 
 def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:

@@ -153,7 +153,7 @@ def one_upscaler(config: HdConfig, label: str, file: Path, settings: dict[str, A
         for size in config.sizes:
             for release in (HD, PLAIN) if size <= 256 else (HD,):
                 for c in config.concurrencies:
-                    method = label if release == HD and size > 64 else "lanczos" if size > 64 else "64 px"
+                    method = label if release == HD and size > 64 else "lanczos" if size > 64 else "generator only"
                     summary = _measure(
                         server.port, Scenario(f"{release} {size}px", avatar(release, size), 1, c), config
                     )

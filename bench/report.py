@@ -245,8 +245,8 @@ def _same_png(results: dict[str, Any]) -> str:
 def hd_tables(hd: dict[str, Any]) -> str:
     """Serving each size with each upscaler (and Lanczos), the HD flood, and the upscalers alone."""
     serving = table(
-        ["upscaler", "size", "drawn by", "concurrency", "avatars/s", "p50 ms", "p99 ms", "errors"],
-        [[r["upscaler"], str(r["size"]), r["method"], str(r["concurrency"]), _num(r["avatars_per_s"], 1),
+        ["upscaler", "release", "size", "drawn by", "concurrency", "avatars/s", "p50 ms", "p99 ms", "errors"],
+        [[r["upscaler"], r["release"], str(r["size"]), r["method"], str(r["concurrency"]), _num(r["avatars_per_s"], 1),
           _num(r["p50_ms"]), _num(r["p99_ms"]), _errors(r)] for run in hd["runs"] for r in run["rows"]],
     )  # fmt: skip
     floods = []

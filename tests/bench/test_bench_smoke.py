@@ -175,7 +175,7 @@ def test_quick_run_end_to_end(tiny_weights: Path, tiny_upscaler: Path, tmp_path:
     hd = results["hd"]
     assert [p["batch_size"] for p in hd["ceilings"]["tiny"]] == [1, 2]
     (run,) = hd["runs"]
-    assert {(r["size"], r["method"]) for r in run["rows"]} == {(64, "64 px"), (256, "tiny"), (256, "lanczos")}
+    assert {(r["size"], r["method"]) for r in run["rows"]} == {(64, "generator only"), (256, "tiny"), (256, "lanczos")}
     assert all(r["requests"] > 0 and r["errors"] == 0 for r in run["rows"])
     assert run["flood"]["plain_64_during"]["requests"] > 0 and run["flood"]["flooded"]["errors"] == 0
     assert "### HD avatars" in result.stdout

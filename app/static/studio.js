@@ -6,7 +6,7 @@ import { fillHairColors, initCreator, openEditor } from "./creator.js";
 import { zipBlob } from "./zip.js";
 
 const MAX_SEED = (1n << 63n) - 1n;
-const SIZES = [64, 128, 256];
+const SIZES = [64, 128, 256, 512]; // 512 only where the release has an HD upscaler (GET /models: sizes)
 const MAX_WEIGHT = 10;
 const LATENT_BOUND = 10; // the API accepts latent values with |x| <= 10
 const DEFAULTS = { seed: "0", count: 24, truncation: 1, size: 128 };
@@ -148,6 +148,16 @@ function servable(name) {
   return Boolean(found && found.loaded && found.status !== "retired");
 }
 
+function sizesOf(name) {
+  // a server without releases (or an older one) serves what every release serves
+  const found = releaseByName(name);
+  return found && found.sizes ? found.sizes : [64, 128, 256];
+}
+
+function largest(name) {
+  return Math.max(...sizesOf(name));
+}
+
 function manyReleases() {
   // pins and downloads name their release only where there is a choice
   return state.releases.filter((r) => servable(r.name)).length > 1;
@@ -227,8 +237,15 @@ function readGridControls() {
   const truncation = Number($("truncation").value);
   if (!validTruncation(truncation)) throw new ApiError("Truncation must be from 0.05 to 1.", "truncation");
   const size = Number($("size").value);
-  if (!SIZES.includes(size)) throw new ApiError("Size must be 64, 128 or 256 px.", "size");
+  if (!SIZES.includes(size)) throw new ApiError("Size must be 64, 128, 256 or 512 px.", "size");
   const compare = compareRelease();
+  for (const name of [model, compare]) {
+    if (name && !sizesOf(name).includes(size)) {
+      const hd = state.releases.filter((r) => servable(r.name) && sizesOf(r.name).includes(size)).map((r) => r.name);
+      throw new ApiError(`Release ${name} serves ${sizesOf(name).join(", ")} px; ${size} px needs an HD upscaler` +
+        `${hd.length ? ` (${hd.join(", ")} ${hd.length === 1 ? "has" : "have"} one)` : ""}.`, "size");
+    }
+  }
   return { model, compare: compare === model ? null : compare, count, seed, truncation, size };
 }
 
@@ -375,7 +392,7 @@ function restoreFromHash() {
     (v) => { $("count").value = v; });
   take("truncation", (v) => v.trim() !== "" && validTruncation(Number(v)), DEFAULTS.truncation,
     "0.05 to 1 in steps of 0.05", (v) => { $("truncation").value = String(Number(v)); });
-  take("size", (v) => SIZES.includes(Number(v)) && /^\d+$/.test(v), DEFAULTS.size, "64, 128 or 256",
+  take("size", (v) => SIZES.includes(Number(v)) && /^\d+$/.test(v), DEFAULTS.size, "64, 128, 256 or 512",
     (v) => { $("size").value = String(Number(v)); });
   $("truncation-value").textContent = Number($("truncation").value).toFixed(2);
   if (!problems.length) return "";
@@ -644,7 +661,7 @@ function renderPins() {
         say(copied ? `Seed ${pin.seed} copied.` : `This browser did not allow copying; the seed is ${pin.seed}.`, "info");
       }));
     }
-    for (const size of [64, 128, 256]) {
+    for (const size of sizesOf(pin.model)) {
       actions.append(actionButton(`${size}px`, `Download #${pin.id} at ${size} pixels`, () => downloadPin(pin, size)));
     }
     actions.append(actionButton("Edit", `Edit #${pin.id}`, () => openEditor(pin)));
@@ -870,8 +887,10 @@ function openDetail(pin) {
   if (!pin.code) return;
   detailPin = pin;
   $("detail-title").textContent = pin.id ? `#${pin.id} · ${pin.label}` : pin.label;
-  $("detail-image").src = codePath(pin.model, pin.code, 256);
-  $("detail-image").alt = `Avatar: ${pin.label}, 256 pixels`;
+  // the release's largest size: 512 px drawn by its HD upscaler where it has one
+  const side = largest(pin.model);
+  $("detail-image").src = codePath(pin.model, pin.code, side);
+  $("detail-image").alt = `Avatar: ${pin.label}, ${side} pixels`;
   $("detail-text").hidden = true;
   $("detail-text-label").hidden = true;
   $("detail").showModal(); // Escape closes it, and the focus goes back where it was
@@ -973,7 +992,9 @@ function cardRows(model) {
   if (model.name) rows.push(["Release", `${model.name}${model.status === "default" ? " (default)" : ""}`]);
   rows.push(
     ["Version", model.model_version],
-    ["Resolution", `${side} × ${side} px (larger sizes are upscaled)`],
+    ["Resolution", model.upscaler
+      ? `drawn at ${side} × ${side} px; ${model.upscaler.sizes.join(", ")} px by its HD upscaler (${model.upscaler.architecture} ×${model.upscaler.scale}), other sizes Lanczos`
+      : `${side} × ${side} px (larger sizes are enlarged with Lanczos)`],
     ["Latent size", model.generator.latent_dim],
     ["Recipe", recipe.preset ? [recipe.preset, recipe.loss && `${recipe.loss} loss`].filter(Boolean).join(", ") : "—"],
     ["Training data", data.images ? `${data.images.toLocaleString("en")} images${data.source ? ` (${data.source})` : ""}` : "—"],

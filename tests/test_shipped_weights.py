@@ -110,3 +110,19 @@ def test_the_served_path_draws_what_the_plain_generator_draws() -> None:
     from tests.app.test_inference import assert_served_path_draws_the_plain_images
 
     assert_served_path_draws_the_plain_images(DEFAULT_WEIGHTS, count=64)
+
+
+def test_the_shipped_service_draws_512_px_only_for_releases_with_an_upscaler() -> None:
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+
+    with TestClient(create_app(Settings(_env_file=None, warmup=False, device="cpu"))) as client:
+        for name in ("v1", "v2"):
+            answer = client.get(f"/models/{name}/avatars/7.png?size=512")
+            assert answer.status_code == 422
+            assert f"release '{name}' serves 64, 128, 256 px, not 512 (512 px is drawn by v3)" in answer.text
+        hd = client.get("/models/v3/avatars/7.png?size=512")
+        assert hd.status_code == 200 and hd.headers["x-model"] == "v3"
+        assert client.get("/avatars/7.png").headers["x-model"] == "v3"  # the default

@@ -15,6 +15,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from app.batching import BatchQueue, LaneLimits, QueueFull
 from app.config import Settings
 from app.main import create_app
 from app.releases import ReleaseRegistry
@@ -179,3 +180,27 @@ def test_the_upscaler_dtype_setting_reaches_the_upscaler(hd_release_dir: Path) -
     upscaler = registry.served["v2"].upscaler
     assert isinstance(upscaler, Upscaler) and upscaler.dtype == torch.float32
     assert registry.upscalers == {"v2/hd": upscaler}
+
+
+def test_each_lane_has_its_own_bound_and_an_upscaler_row_its_own_rate() -> None:
+    """A full HD lane refuses at once (the HTTP layer's 503 with Retry-After) while the generator's
+    lane still takes work; Retry-After counts each lane's backlog at that lane's rate."""
+
+    async def scenario() -> None:
+        queue = BatchQueue(
+            {"v2": lambda rows: np.zeros((len(rows), 64, 64, 3), np.uint8),
+             "v2/hd": lambda rows: np.zeros((len(rows), 256, 256, 3), np.uint8)},
+            max_batch_size=64, max_wait_s=0.0, max_pending_rows=2048, timeout_s=5.0,
+            lane_limits={"v2/hd": LaneLimits(max_batch_size=4, max_pending_rows=8)},
+        )  # fmt: skip
+        queue.submit(torch.zeros(8, 64, 64, 3, dtype=torch.uint8), "v2/hd")  # not started: rows stay queued
+        with pytest.raises(QueueFull) as refused:
+            queue.submit(torch.zeros(1, 64, 64, 3, dtype=torch.uint8), "v2/hd")
+        assert refused.value.retry_after >= 1
+        queue.submit(torch.zeros(100, 16), "v2")  # the generator's lane has room
+        queue._lanes["v2"].rows_per_s, queue._lanes["v2/hd"].rows_per_s = 1000.0, 2.0
+        assert queue.retry_after() == 5  # 100 rows at 1,000/s + 8 rows at 2/s = 4.1 s
+        queue.start()
+        await queue.close(5.0)
+
+    asyncio.run(scenario())

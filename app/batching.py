@@ -219,12 +219,10 @@ class BatchQueue:
             raise ValueError("a batch queue needs at least one lane")
         limits = lane_limits or {}
         default = LaneLimits(max_batch_size, max_pending_rows)
-        self._lanes = {
-            name: Lane(
-                name, render, limits.get(name, default).max_batch_size, limits.get(name, default).max_pending_rows
-            )
-            for name, render in renderers.items()
-        }
+        self._lanes: dict[str, Lane] = {}
+        for name, render in renderers.items():
+            own = limits.get(name, default)
+            self._lanes[name] = Lane(name, render, own.max_batch_size, own.max_pending_rows)
         self._order = list(self._lanes.values())
         self._turn = 0  # index in _order of the lane that is served next when several are ready
         self.max_batch_size = max_batch_size

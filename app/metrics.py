@@ -72,7 +72,8 @@ class ServiceMetrics:
         )
 
     def track_releases(self, names: list[str], depth: Callable[[str], float]) -> None:
-        """Create every release's series at zero and bind its queue-depth gauge."""
+        """Create every lane's series at zero and bind its queue-depth gauge: each release's generator
+        lane is labelled with the release, its HD upscaler's lane with `<release>/hd`."""
         for name in names:
             self.queue_depth.labels(name).set_function(lambda name=name: depth(name))
             for family in (self.batch_size, self.forward_seconds, self.forward_passes, self.images, self.queue_wait):

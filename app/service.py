@@ -58,7 +58,8 @@ class AvatarService:
         )
         self.encoder = EncoderPool(settings.encode_threads)
         self.ready = False
-        metrics.track_releases(releases.names, self.queue.lane_pending_rows)
+        # every lane's series: a release's (`v3`) and its upscaler's (`v3/hd`)
+        metrics.track_releases(self.queue.lanes, self.queue.lane_pending_rows)
 
     async def start(self) -> None:
         """Warm up every release (a full batch and one encode), start the batch worker, then report ready."""

@@ -23,7 +23,7 @@ from gan.imaging import resize
 from gan.latents import seeds_latents
 from gan.releases import ManifestError
 from gan.upscaler import Upscaler
-from tests.app.conftest import decode
+from tests.app.conftest import decode, sample_value
 
 
 @pytest.fixture
@@ -204,3 +204,11 @@ def test_each_lane_has_its_own_bound_and_an_upscaler_row_its_own_rate() -> None:
         await queue.close(5.0)
 
     asyncio.run(scenario())
+
+
+def test_metrics_count_the_hd_lane_apart_from_the_generator(hd_client: TestClient) -> None:
+    assert hd_client.get("/models/v2/avatars/9.png?size=512").status_code == 200
+    text = hd_client.get("/metrics").text
+    assert sample_value(text, "avatars_images_generated_total", release="v2/hd") == 1
+    assert sample_value(text, "avatars_images_generated_total", release="v2") == 1
+    assert sample_value(text, "avatars_queue_depth_images", release="v2/hd") == 0

@@ -9,10 +9,11 @@ from typing import Annotated
 import numpy as np
 import torch
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import Field, TypeAdapter, ValidationError
 
-from app.caching import cache_headers, matches, not_modified, release_headers
+from app.caching import IMMUTABLE, cache_headers, matches, not_modified, release_headers
+from app.config import Settings
 from app.creator import check_edits, code_release, decode_code, edited, query_edits, specs_latents
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_avatar
@@ -88,12 +89,23 @@ _SEED = TypeAdapter(Annotated[int, Field(ge=0, le=MAX_SEED)])
 
 
 def parse_seed(text: str) -> int:
-    """A seed path segment under the rules it had before codes shared the segment (so `+42` still works)."""
+    """A seed path segment under the rules it had before codes shared the segment (`+42` still works,
+    redirected to `42`)."""
     try:
         return _SEED.validate_python(text, strict=False)
     except ValidationError as exc:
         error = exc.errors()[0]
         raise invalid(["path", "seed"], error["msg"], error["type"]) from None
+
+
+def canonical_seed_redirect(
+    request: Request, seed: int, extension: str, immutable: bool, settings: Settings
+) -> RedirectResponse:
+    """308 to the seed's one spelling, query kept; old links keep working and caches hold one copy.
+    The redirect is as cacheable as the avatar it leads to."""
+    path = request.url.path.rsplit("/", 1)[0] + f"/{seed}.{extension}"
+    lifetime = IMMUTABLE if immutable else f"public, max-age={settings.cache_max_age_s}"
+    return RedirectResponse(str(request.url.replace(path=path)), status_code=308, headers={"Cache-Control": lifetime})
 
 
 def seed_spec(served: ServedRelease, seed: int, query: AvatarQuery) -> AvatarSpec:
@@ -186,7 +198,13 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
     @routes.get(
         prefix + "/avatars/{seed}.{extension}",
         response_class=Response,
-        responses={200: IMAGE, 304: {"description": "If-None-Match matched"}, **RELEASE_ERRORS, **ERRORS},
+        responses={
+            200: IMAGE,
+            304: {"description": "If-None-Match matched"},
+            308: {"description": "a seed spelled otherwise (+42, 042, 4_2, 42.0): its one URL, query kept"},
+            **RELEASE_ERRORS,
+            **ERRORS,
+        },
     )
     async def get_avatar(
         seed: Annotated[
@@ -218,7 +236,10 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
             served = use_release(request, by_version)
         plain = not is_code(seed)  # a seed, spelled as before codes existed (pydantic's integer rules)
         if plain:
-            spec = seed_spec(served, parse_seed(seed), query)
+            value = parse_seed(seed)
+            if seed != str(value):  # +42, 042, 4_2, 42.0, " 42": one avatar, one URL (caches keep one copy)
+                return canonical_seed_redirect(request, value, extension, pinned or query.v is not None, settings)
+            spec = seed_spec(served, value, query)
         else:
             for option in ("truncation", "edits"):
                 if option in query.model_fields_set:

@@ -7,6 +7,7 @@ import io
 import re
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -216,3 +217,15 @@ def test_favicon_is_served(client: TestClient) -> None:
     icon = client.get("/favicon.ico")
     assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
     assert icon.content[:4] == b"\x00\x00\x01\x00"  # the ICO signature
+
+
+@pytest.mark.parametrize("spelling", ["+42", "042", "4_2", "42.0", "%2042", "0042"])
+def test_one_avatar_has_one_url_other_spellings_redirect_to_it(client: TestClient, spelling: str) -> None:
+    for prefix, lifetime in (("/models/v1", "immutable"), ("", "max-age=300")):
+        answer = client.get(f"{prefix}/avatars/{spelling}.webp?size=128", follow_redirects=False)
+        assert answer.status_code == 308, answer.text
+        assert answer.headers["location"].endswith(f"{prefix}/avatars/42.webp?size=128")
+        assert lifetime in answer.headers["cache-control"]
+    canonical = client.get("/models/v1/avatars/42.png", follow_redirects=False)
+    assert canonical.status_code == 200
+    assert client.get("/models/v1/avatars/4x2.png").status_code == 422  # not a seed at all: as before

@@ -62,7 +62,7 @@ def test_a_seed_and_its_code_are_the_same_image_and_codes_never_share_a_seeds_va
 
 
 def test_seeds_keep_the_spellings_they_always_had(client: TestClient) -> None:
-    assert client.get("/avatars/+42.png").content == client.get("/avatars/42.png").content
+    assert client.get("/avatars/+42.png").content == client.get("/avatars/42.png").content  # through a redirect
     r = client.get("/variations.png?of=%C2%B2&n=2")  # a digit to str.isdigit, not a seed
     assert r.status_code == 422 and r.json()["message"].startswith("query.of: not a valid avatar code")
 

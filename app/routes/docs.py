@@ -1,11 +1,14 @@
 """GET /docs (Swagger UI) and /redoc, with their scripts and styles served here rather than from a CDN.
 
 The pages work on a machine without internet. The assets come from the `fastapi-offline` package
-(Swagger UI, Apache-2.0, and ReDoc, MIT; the package itself is MIT).
+(Swagger UI, Apache-2.0, and ReDoc, MIT; the package itself is MIT). ReDoc's bundle still draws a
+Redocly logo from its CDN in the menu's footer; it is served here with that address replaced by an
+empty inline image, so the page asks nothing of the internet (tests/studio/test_docs_pages_e2e.py).
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Request
 from fastapi import Path as PathParam
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
 ASSETS_URL = "/docs-assets"
@@ -23,6 +26,9 @@ ASSETS = {
     "swagger-ui.css": "text/css",
     "redoc.standalone.js": "text/javascript",
 }
+# the bundle's one remote address, and what replaces it: an empty SVG that needs no request
+REMOTE_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+EMPTY_IMAGE = b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E"
 FAVICON_URL = "/favicon.ico"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
 
@@ -66,9 +72,15 @@ async def get_redoc(request: Request) -> HTMLResponse:
     )
 
 
+@lru_cache(maxsize=len(ASSETS))
+def asset_bytes(name: str) -> bytes:
+    """An asset as served: read once; ReDoc's remote logo address replaced (see the module docstring)."""
+    return (ASSETS_DIR / name).read_bytes().replace(REMOTE_LOGO, EMPTY_IMAGE)
+
+
 @router.get(ASSETS_URL + "/{name}")
-async def get_docs_asset(name: Annotated[str, PathParam(max_length=64)]) -> FileResponse:
+async def get_docs_asset(name: Annotated[str, PathParam(max_length=64)]) -> Response:
     if name not in ASSETS:
         raise HTTPException(404, f"no docs asset {name!r}")
     # the bundles change only with the package's version: a day in caches
-    return FileResponse(ASSETS_DIR / name, media_type=ASSETS[name], headers={"Cache-Control": "public, max-age=86400"})
+    return Response(asset_bytes(name), media_type=ASSETS[name], headers={"Cache-Control": "public, max-age=86400"})

@@ -211,6 +211,8 @@ def test_docs_pages_need_no_internet(client: TestClient) -> None:
             assert asset.status_code == 200 and len(asset.content) > 0, source
     assert client.get("/docs-assets/swagger-ui-bundle.js").headers["content-type"].startswith("text/javascript")
     assert client.get("/docs-assets/../config.py").status_code == 404
+    redoc = client.get("/docs-assets/redoc.standalone.js").content
+    assert b"cdn.redoc.ly" not in redoc and b"data:image/svg+xml" in redoc  # its menu logo, made local
 
 
 def test_favicon_is_served(client: TestClient) -> None:

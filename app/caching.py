@@ -51,3 +51,16 @@ def cache_headers(served: ServedRelease, immutable: bool, settings: Settings, *p
 
 def not_modified(headers: dict[str, str]) -> Response:
     return Response(status_code=304, headers=headers)
+
+
+def answer_without_rendering(request: Request, headers: dict[str, str], media_type: str) -> Response | None:
+    """What an image route answers before any work: 304 when If-None-Match matches; for HEAD (CDNs,
+    link checkers) the GET's headers without a body, since the ETag alone decides them. None: render.
+    The length is not known without rendering, so a HEAD answer sends none rather than a wrong 0."""
+    if matches(request, headers["ETag"]):
+        return not_modified(headers)
+    if request.method != "HEAD":
+        return None
+    response = Response(headers=headers, media_type=media_type)
+    del response.headers["content-length"]
+    return response

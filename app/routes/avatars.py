@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import Field, TypeAdapter, ValidationError
 
-from app.caching import IMMUTABLE, cache_headers, matches, not_modified, release_headers
+from app.caching import IMMUTABLE, answer_without_rendering, cache_headers, release_headers
 from app.config import Settings
 from app.creator import check_edits, code_release, decode_code, edited, query_edits, specs_latents
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
@@ -195,8 +195,9 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
     """GET /avatars/{seed}.{extension}, bound to the default release or to the release named in the URL."""
     routes = APIRouter(tags=["avatars"])
 
-    @routes.get(
+    @routes.api_route(
         prefix + "/avatars/{seed}.{extension}",
+        methods=["GET", "HEAD"],
         response_class=Response,
         responses={
             200: IMAGE,
@@ -267,8 +268,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         headers["X-Avatar-Code"] = code
         if spec.seed is not None and not spec.variations:
             headers["X-Avatar-Seed"] = str(spec.seed)
-        if matches(request, headers["ETag"]):
-            return not_modified(headers)
+        if (early := answer_without_rendering(request, headers, fmt.media_type)) is not None:
+            return early
         if plain:  # the hot path: the same arithmetic as spec_latent without building it
             latents = truncate(seeds_latents([spec.seed or 0], served.model.latent_dim), spec.truncation)
         else:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from app.caching import cache_headers, matches, not_modified
+from app.caching import answer_without_rendering, cache_headers
 from app.creator import check_edits, children, code_release, code_url, decode_code, parent_spec, specs_latents
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_grid
@@ -119,8 +119,9 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         listing = served.directions.describe() if served.directions else {"directions": [], "hair_colors": []}
         return DirectionsResponse(model=served.name, model_version=served.version, **listing)
 
-    @routes.get(
+    @routes.api_route(
         prefix + "/variations.png",
+        methods=["GET", "HEAD"],
         response_class=Response,
         responses={200: PNG, 304: {"description": "not modified"}, **RELEASE_ERRORS, **ERRORS},
     )
@@ -144,8 +145,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         parent_code = code_url(parent)[0]
         headers = cache_headers(served, pinned, settings, "variations", parent_code, query.n,
                                 query.strength, query.seed, query.size, columns)  # fmt: skip
-        if matches(request, headers["ETag"]):
-            return not_modified(headers)
+        if (early := answer_without_rendering(request, headers, "image/png")) is not None:
+            return early
         images = await service.draw(served, specs_latents(served, specs), query.size, request)
         work = query.n * query.size**2
         png = await service.encode(encode_grid, images, query.size, columns, settings.png_compress_level, work=work)

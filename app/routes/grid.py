@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from app.caching import cache_headers, matches, not_modified
+from app.caching import answer_without_rendering, cache_headers
 from app.creator import edited, query_edits
 from app.deps import ReleaseResolver, ServiceDep, SettingsDep, Target
 from app.encoding import encode_grid
@@ -23,8 +23,9 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
     """GET /grid, bound to the default release or to the release named in the URL."""
     routes = APIRouter(tags=["browse"])
 
-    @routes.get(
+    @routes.api_route(
         prefix + "/grid",
+        methods=["GET", "HEAD"],
         response_class=Response,
         responses={200: PNG, 304: {"description": "not modified"}, **RELEASE_ERRORS, **ERRORS},
     )
@@ -56,8 +57,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         )
         headers["X-First-Seed"] = str(query.seed)
         headers["X-Grid-Columns"] = str(columns)
-        if matches(request, headers["ETag"]):
-            return not_modified(headers)
+        if (early := answer_without_rendering(request, headers, "image/png")) is not None:
+            return early
         seeds = range(query.seed, query.seed + query.n)
         latents = edited(served, seeds_latents(seeds, served.model.latent_dim), query.truncation, edits)
         images = await service.draw(served, latents, query.size, request)

@@ -9,7 +9,7 @@ import torch
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from app.caching import cache_headers, matches, not_modified, release_headers
+from app.caching import answer_without_rendering, cache_headers, release_headers
 from app.creator import check_edits, edited, query_edits
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_gif, encode_strip
@@ -55,8 +55,9 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
     """GET /interpolate, bound to the default release or to the release named in the URL."""
     routes = APIRouter(tags=["explore"])
 
-    @routes.get(
+    @routes.api_route(
         prefix + "/interpolate",
+        methods=["GET", "HEAD"],
         response_class=Response,
         responses={200: IMAGE, 304: {"description": "not modified"}, **RELEASE_ERRORS, **ERRORS},
     )
@@ -77,8 +78,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
             options["edits"] = sorted(edits.items())
         headers = cache_headers(served, target.pinned, settings, "interpolate", *options.values())
         headers["X-Frames"] = str(query.steps)
-        if matches(request, headers["ETag"]):
-            return not_modified(headers)
+        if (early := answer_without_rendering(request, headers, MEDIA[query.format])) is not None:
+            return early
         dim = served.model.latent_dim
         start, end = seed_latent(query.start, dim), seed_latent(query.end, dim)
         data = await render_path(served, start, end, query, edits, request, service)

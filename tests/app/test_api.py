@@ -231,3 +231,28 @@ def test_one_avatar_has_one_url_other_spellings_redirect_to_it(client: TestClien
     canonical = client.get("/models/v1/avatars/42.png", follow_redirects=False)
     assert canonical.status_code == 200
     assert client.get("/models/v1/avatars/4x2.png").status_code == 422  # not a seed at all: as before
+
+
+HEAD_URLS = [
+    "/models/v1/avatars/5.png?size=128",
+    "/avatars/5.webp",
+    "/models/v1/grid?n=4",
+    "/interpolate?start=1&end=2&steps=3",
+    "/models/v1/interpolate?start=1&end=2&steps=3&format=gif",
+    "/models/v1/variations.png?of=5&n=4",
+]
+
+
+@pytest.mark.parametrize("url", HEAD_URLS)
+def test_head_answers_the_gets_headers_without_a_body_or_any_work(client: TestClient, url: str) -> None:
+    queue = client.app.state.service.queue  # type: ignore[attr-defined]
+    before = queue.stats.rows
+    head = client.head(url)
+    assert head.status_code == 200 and head.content == b""
+    assert queue.stats.rows == before  # nothing was drawn
+    assert "content-length" not in head.headers  # unknown without drawing: none rather than a wrong 0
+    get = client.get(url)
+    for name in ("etag", "cache-control", "content-type", "x-model", "x-model-version"):
+        assert head.headers[name] == get.headers[name], name
+    assert client.head(url, headers={"If-None-Match": get.headers["etag"]}).status_code == 304
+    assert client.head(f"{url}&truncation=0").status_code == 422  # bad input: as for GET

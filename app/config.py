@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     torch_threads: int = Field(
         0, ge=0, description="intra-op CPU threads for torch (0: the CPUs this process may use, CPU quota included)"
     )
-    warmup: bool = Field(True, description="run a full batch before reporting ready")
+    warmup: bool = Field(True, description="run a full batch (and each upscaler) before reporting ready")
 
     # batching engine
     max_batch_size: int = Field(64, ge=1, le=4096, description="images per forward pass")
@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     # 64 images at 256 px: the largest POST /avatars, or a 64-frame GIF at 256 px, about 0.5 s of one
     # core (python -m bench.encoders); it refuses a 256-avatar grid at 256 px (16.8 Mpx, seconds)
     max_request_pixels: int = Field(
-        4_194_304, ge=4096, description="largest images x size^2 of one grid, interpolation or POST /avatars"
+        4_194_304,
+        ge=4096,
+        description="largest work of one request in pixels encoded: images x size^2, plus an HD upscaler's work",
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="larger request bodies get 413")
 
@@ -88,9 +90,9 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="server processes of `python -m app`; each loads every release and batches alone"
     )
     host: str = Field("127.0.0.1", description="bind address of `python -m app`")
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(8000, ge=1, le=65535, description="port of `python -m app`")
     shutdown_timeout_s: float = Field(30.0, gt=0, description="graceful-shutdown budget for queued work")
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="debug, info, warning or error")
 
     @field_validator("device")
     @classmethod
@@ -134,3 +136,25 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def _default(name: str) -> str:
+    field = Settings.model_fields[name]
+    if name == "weights_dir":
+        return "`weights/` of this checkout"
+    value = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
+    return f"`{value}`" if value not in ("", []) else "(none)"
+
+
+def settings_table() -> str:
+    """Every setting as a markdown table (README.md's, checked by tests/app/test_config.py)."""
+    rows = ["| variable | default | what it sets |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        rows.append(f"| `AVATARS_{name.upper()}` | {_default(name)} | {field.description} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m app.config: the table README.md shows
+    import sys
+
+    sys.stdout.write(settings_table())

@@ -52,17 +52,22 @@ def check_size(loc: Sequence[str | int], served: ServedRelease, size: int, relea
                       "size_not_served")  # fmt: skip
 
 
-def check_pixels(loc: Sequence[str | int], served: ServedRelease, images: int, size: int, limit: int) -> None:
-    """The work of one request grows with images x size^2 (render, resize, encode), and with the
-    upscaler's work where it draws the size (counted in the same unit): cap it, so one GET cannot
+def check_pixels(
+    loc: Sequence[str | int], served: ServedRelease, images: int, size: int, limit: int, search_rounds: int = 0
+) -> None:
+    """The work of one request grows with images x size^2 (render, resize, encode), with the
+    upscaler's work where it draws the size, and with every round a hair-colour search may draw the
+    images again at the model's size (each counted in the same unit): cap it, so one request cannot
     take seconds of CPU from everyone else."""
-    pixels = served.work_pixels(images, size)
+    side = served.model.resolution
+    pixels = served.work_pixels(images, size) + images * search_rounds * side * side
     if pixels > limit:
         hd = " with the HD upscaler's work" if served.upscales(size) else ""
+        search = f" and up to {search_rounds} hair-colour search rounds at {side} px" if search_rounds else ""
         raise invalid(
             loc,
-            f"{images} images of {size}x{size} px{hd} cost {pixels:,} pixels, over the limit of {limit:,} per request "
-            "(AVATARS_MAX_REQUEST_PIXELS): ask for fewer images or a smaller size",
+            f"{images} images of {size}x{size} px{hd}{search} cost {pixels:,} pixels, over the limit of {limit:,} "
+            "per request (AVATARS_MAX_REQUEST_PIXELS): ask for fewer images or a smaller size",
             "too_many_pixels",
         )
 

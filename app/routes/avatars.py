@@ -33,6 +33,7 @@ from app.schemas import (
 from app.service import AvatarService
 from gan.codes import MAX_CODE_CHARS, AvatarSpec, encode, is_code
 from gan.creation import HairSearch
+from gan.directions import HairRecipe
 from gan.latents import MAX_SEED, player_seed, seeds_latents, truncate
 
 router = APIRouter(tags=["avatars"])
@@ -67,10 +68,10 @@ def request_specs(body: AvatarRequest, served: ServedRelease, seeds: list[int | 
     return [AvatarSpec(served.name, seed=s, truncation=body.truncation, edits=edits).normalized() for s in seeds]
 
 
-async def with_hair_color(
-    body: AvatarRequest, served: ServedRelease, specs: list[AvatarSpec], service: AvatarService, request: Request
-) -> tuple[list[AvatarSpec], np.ndarray, list[bool]]:
-    """Character creation: search each avatar's candidates in rounds, one batch through the queue per round."""
+def hair_recipe(body: AvatarRequest, served: ServedRelease) -> HairRecipe | None:
+    """The recipe of the requested hair colour (None without one), refusing a colour the release does not offer."""
+    if body.hair_color is None:
+        return None
     offered = sorted(served.directions.hair) if served.directions is not None else []
     if body.hair_color not in offered:
         raise invalid(["body", "hair_color"], f"release {served.name!r} offers the hair colours "
@@ -79,6 +80,21 @@ async def with_hair_color(
     recipe = served.directions.hair[body.hair_color]
     if recipe.direction in (body.edits or {}):
         raise invalid(["body", "edits", recipe.direction], "hair_color sets this direction itself; leave it out")
+    return recipe
+
+
+def search_rounds(recipe: HairRecipe | None, body: AvatarRequest) -> int:
+    """The most rounds the hair-colour search may run: every strength on the player's face, then on
+    each alternate face (seeded avatars only); each round draws the request's avatars once more."""
+    if recipe is None:
+        return 0
+    return len(recipe.strengths) * (1 + (recipe.alternates if body.latents is None else 0))
+
+
+async def with_hair_color(
+    recipe: HairRecipe, served: ServedRelease, specs: list[AvatarSpec], service: AvatarService, request: Request
+) -> tuple[list[AvatarSpec], np.ndarray, list[bool]]:
+    """Character creation: search each avatar's candidates in rounds, one batch through the queue per round."""
     search = HairSearch(specs, recipe)
     while (batch := search.next_batch()) is not None:
         search.feed(await service.render(served.name, specs_latents(served, batch), request))
@@ -141,11 +157,13 @@ async def create_avatars(body: AvatarRequest, request: Request, service: Service
     check_edits(served, body.edits or {}, ["body", "edits"])
     latents, seeds = request_latents(body, model.latent_dim, settings.max_avatars_per_request)
     check_size(["body", "size"], served, body.size, service.releases)
-    check_pixels(["body", "size"], served, body.count, body.size, settings.max_request_pixels)
+    recipe = hair_recipe(body, served)
+    check_pixels(["body", "size"], served, body.count, body.size, settings.max_request_pixels,
+                 search_rounds(recipe, body))  # fmt: skip
     specs = request_specs(body, served, seeds)
     matched: list[bool] | list[None] = [None] * body.count
-    if body.hair_color is not None:
-        specs, images, matched = await with_hair_color(body, served, specs, service, request)
+    if recipe is not None:
+        specs, images, matched = await with_hair_color(recipe, served, specs, service, request)
         seeds = [spec.seed for spec in specs]
     else:
         latents = (

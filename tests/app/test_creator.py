@@ -210,3 +210,17 @@ def test_a_release_without_directions_takes_no_edits(tmp_path: Path, tiny_weight
         r = plain.get("/avatars/1.png?edits=explore_0:1")
         assert r.status_code == 422 and "has no published directions" in r.json()["message"]
         assert plain.get("/avatars/1.png").status_code == 200
+
+
+def test_the_cost_cap_counts_every_round_the_hair_colour_search_may_run(client: TestClient) -> None:
+    """The tiny release's recipes try 3 strengths on the face and 2 alternates: up to 9 rounds, each
+    drawing the request's avatars again at 64 px."""
+    per_avatar = 256 * 256 + 9 * 64 * 64
+    fits = client.app.state.settings.max_request_pixels // per_avatar  # type: ignore[attr-defined]
+    body = {"seeds": list(range(fits + 1)), "size": 256, "hair_color": "blonde"}
+    refused = client.post("/avatars", json=body)
+    assert refused.status_code == 422
+    assert "and up to 9 hair-colour search rounds at 64 px" in refused.json()["message"]
+    assert "AVATARS_MAX_REQUEST_PIXELS" in refused.json()["message"]
+    assert client.post("/avatars", json={**body, "seeds": list(range(fits))}).status_code == 200
+    assert client.post("/avatars", json={"seeds": list(range(fits + 1)), "size": 256}).status_code == 200

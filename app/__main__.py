@@ -38,6 +38,8 @@ def main() -> int:
         "port": settings.port,
         "log_level": settings.log_level,
         "timeout_graceful_shutdown": int(settings.shutdown_timeout_s),
+        # httptools with a size limit and a deadline on each request's head (431, 408)
+        "http": "app.http_protocol:GuardedHttpToolsProtocol",
     }
     if settings.workers == 1:
         uvicorn.run(create_app(settings, releases), **options)

@@ -7,25 +7,84 @@ up to 2.3 s at twice capacity, docs/benchmarks.md). This middleware caps the req
 at once: the next one gets 503 with Retry-After before its body is read, which costs the loop almost
 nothing, so accepted requests wait behind at most `limit` others. Probes and /metrics are never
 refused, so an overloaded replica stays observable and is not restarted for being busy.
+
+A request counts against the limit only once its body is here: the body is read first, within
+`body_timeout_s`, and replayed to the app. Before, 256 clients that sent headers and half a body
+held every slot with no timeout, and every other request got 503 for as long as they stayed; now
+they hold nothing, and get 408 when their time is up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
+class BodyTimeout(Exception):
+    """The client did not send its whole body in time."""
+
+
+def _has_body(scope: Scope) -> bool:
+    headers = dict(scope["headers"])
+    return b"transfer-encoding" in headers or headers.get(b"content-length", b"0") not in (b"0", b"")
+
+
+async def read_body(receive: Receive, timeout_s: float) -> tuple[list[Message], bool]:
+    """Every message of the request body, within `timeout_s` in all; and whether the client left."""
+    messages: list[Message] = []
+    deadline = time.monotonic() + timeout_s
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise BodyTimeout
+        try:
+            message = await asyncio.wait_for(receive(), remaining)
+        except TimeoutError:
+            raise BodyTimeout from None
+        if message["type"] == "http.disconnect":
+            return messages, True
+        messages.append(message)
+        if not message.get("more_body", False):
+            return messages, False
+
+
+def replaying(messages: list[Message], receive: Receive) -> Receive:
+    """A receive that hands the app the body already read, then the client's own (its disconnect)."""
+    pending = list(messages)
+
+    async def replay() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
+
+
 class AdmissionMiddleware:
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, body_timeout_s: float = 10.0) -> None:
         self.app = app
         self.limit = limit  # 0: no limit
+        self.body_timeout_s = body_timeout_s
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.limit or scope["path"] in EXEMPT:
+        if scope["type"] != "http" or scope["path"] in EXEMPT:
+            await self.app(scope, receive, send)
+            return
+        if _has_body(scope):
+            try:
+                messages, gone = await read_body(receive, self.body_timeout_s)
+            except BodyTimeout:
+                await self._answer(send, 408, f"request body not received within {self.body_timeout_s:g} s "
+                                   "(AVATARS_BODY_TIMEOUT_S)", retry=None)  # fmt: skip
+                return
+            if gone:
+                return
+            receive = replaying(messages, receive)
+        if not self.limit:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.limit:
@@ -44,13 +103,16 @@ class AdmissionMiddleware:
         metrics = getattr(getattr(app, "state", None), "metrics", None)
         if metrics is not None:
             metrics.rejected.labels("overloaded").inc()
-        body = json.dumps(
-            {"detail": f"overloaded: {self.in_flight} requests in progress (AVATARS_MAX_INFLIGHT_REQUESTS)"}
-        ).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(retry).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        detail = f"overloaded: {self.in_flight} requests in progress (AVATARS_MAX_INFLIGHT_REQUESTS)"
+        await self._answer(send, 503, detail, retry)
+
+    @staticmethod
+    async def _answer(send: Send, status: int, detail: str, retry: int | None) -> None:
+        body = json.dumps({"detail": detail}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if retry is not None:
+            headers.append((b"retry-after", str(retry).encode()))
+        if status == 408:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 
 from app.config import Settings
 from app.releases import ServedRelease
@@ -51,6 +52,15 @@ def cache_headers(served: ServedRelease, immutable: bool, settings: Settings, *p
 
 def not_modified(headers: dict[str, str]) -> Response:
     return Response(status_code=304, headers=headers)
+
+
+def add_head_twins(routes: APIRouter) -> None:
+    """HEAD for each GET image route of `routes`: the same endpoint, which answers HEAD without
+    drawing (`answer_without_rendering`). Kept out of the OpenAPI schema, where it would repeat the GET."""
+    for route in list(routes.routes):
+        if isinstance(route, APIRoute) and "GET" in route.methods and route.response_class is Response:
+            routes.add_api_route(route.path, route.endpoint, methods=["HEAD"], include_in_schema=False,
+                                 response_class=Response)  # fmt: skip
 
 
 def answer_without_rendering(request: Request, headers: dict[str, str], media_type: str) -> Response | None:

@@ -78,6 +78,17 @@ class Settings(BaseSettings):
         description="largest work of one request in pixels encoded: images x size^2, plus an HD upscaler's work",
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="larger request bodies get 413")
+    max_header_bytes: int = Field(
+        32_768, ge=1024, description="larger request heads (request line and headers) get 431 (`python -m app`)"
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="a request head not received within this gets 408 (`python -m app`)"
+    )
+    body_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="a request body not received within this gets 408; until then it holds no in-flight slot",
+    )
 
     # HTTP
     cors_origins: Annotated[list[str], NoDecode] = Field(

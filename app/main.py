@@ -65,7 +65,9 @@ def create_app(settings: Settings | None = None, releases: ReleaseRegistry | Non
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.add_middleware(AdmissionMiddleware, limit=settings.max_inflight_requests)  # inside the metrics
+    app.add_middleware(  # inside the metrics
+        AdmissionMiddleware, limit=settings.max_inflight_requests, body_timeout_s=settings.body_timeout_s
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.cors_origins:
         app.add_middleware(

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import Field, TypeAdapter, ValidationError
 
-from app.caching import IMMUTABLE, answer_without_rendering, cache_headers, release_headers
+from app.caching import IMMUTABLE, add_head_twins, answer_without_rendering, cache_headers, release_headers
 from app.config import Settings
 from app.creator import check_edits, code_release, decode_code, edited, query_edits, specs_latents
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
@@ -213,9 +213,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
     """GET /avatars/{seed}.{extension}, bound to the default release or to the release named in the URL."""
     routes = APIRouter(tags=["avatars"])
 
-    @routes.api_route(
+    @routes.get(
         prefix + "/avatars/{seed}.{extension}",
-        methods=["GET", "HEAD"],
         response_class=Response,
         responses={
             200: IMAGE,
@@ -298,4 +297,5 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         )
         return Response(data, media_type=fmt.media_type, headers=headers)
 
+    add_head_twins(routes)
     return routes

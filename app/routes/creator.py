@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from app.caching import answer_without_rendering, cache_headers
+from app.caching import add_head_twins, answer_without_rendering, cache_headers
 from app.creator import check_edits, children, code_release, code_url, decode_code, parent_spec, specs_latents
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_grid
@@ -119,9 +119,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         listing = served.directions.describe() if served.directions else {"directions": [], "hair_colors": []}
         return DirectionsResponse(model=served.name, model_version=served.version, **listing)
 
-    @routes.api_route(
+    @routes.get(
         prefix + "/variations.png",
-        methods=["GET", "HEAD"],
         response_class=Response,
         responses={200: PNG, 304: {"description": "not modified"}, **RELEASE_ERRORS, **ERRORS},
     )
@@ -152,4 +151,5 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         png = await service.encode(encode_grid, images, query.size, columns, settings.png_compress_level, work=work)
         return Response(png, media_type="image/png", headers=headers)
 
+    add_head_twins(routes)
     return routes

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from app.caching import answer_without_rendering, cache_headers
+from app.caching import add_head_twins, answer_without_rendering, cache_headers
 from app.creator import edited, query_edits
 from app.deps import ReleaseResolver, ServiceDep, SettingsDep, Target
 from app.encoding import encode_grid
@@ -23,9 +23,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
     """GET /grid, bound to the default release or to the release named in the URL."""
     routes = APIRouter(tags=["browse"])
 
-    @routes.api_route(
+    @routes.get(
         prefix + "/grid",
-        methods=["GET", "HEAD"],
         response_class=Response,
         responses={200: PNG, 304: {"description": "not modified"}, **RELEASE_ERRORS, **ERRORS},
     )
@@ -66,4 +65,5 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         png = await service.encode(encode_grid, images, query.size, columns, settings.png_compress_level, work=work)
         return Response(png, media_type="image/png", headers=headers)
 
+    add_head_twins(routes)
     return routes

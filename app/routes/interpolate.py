@@ -9,7 +9,7 @@ import torch
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from app.caching import answer_without_rendering, cache_headers, release_headers
+from app.caching import add_head_twins, answer_without_rendering, cache_headers, release_headers
 from app.creator import check_edits, edited, query_edits
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_gif, encode_strip
@@ -55,9 +55,8 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
     """GET /interpolate, bound to the default release or to the release named in the URL."""
     routes = APIRouter(tags=["explore"])
 
-    @routes.api_route(
+    @routes.get(
         prefix + "/interpolate",
-        methods=["GET", "HEAD"],
         response_class=Response,
         responses={200: IMAGE, 304: {"description": "not modified"}, **RELEASE_ERRORS, **ERRORS},
     )
@@ -85,6 +84,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         data = await render_path(served, start, end, query, edits, request, service)
         return Response(data, media_type=MEDIA[query.format], headers=headers)
 
+    add_head_twins(routes)
     return routes
 
 

@@ -15,6 +15,7 @@ from app.admission import AdmissionMiddleware
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.metrics import MetricsMiddleware, ServiceMetrics
+from app.openapi import settings_openapi
 from app.releases import ReleaseRegistry
 from app.routes import ROUTERS
 from app.routes.studio import STATIC_DIR
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, releases: ReleaseRegistry | Non
         docs_url=None,  # /docs and /redoc: app/routes/docs.py, without a CDN
         redoc_url=None,
     )
+    app.openapi = settings_openapi(app, settings)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.metrics = metrics
     app.add_middleware(  # inside the metrics

@@ -256,3 +256,21 @@ def test_head_answers_the_gets_headers_without_a_body_or_any_work(client: TestCl
         assert head.headers[name] == get.headers[name], name
     assert client.head(url, headers={"If-None-Match": get.headers["etag"]}).status_code == 304
     assert client.head(f"{url}&truncation=0").status_code == 422  # bad input: as for GET
+
+
+def test_the_schema_advertises_the_limits_the_instance_enforces(settings_for) -> None:
+    from app.main import create_app
+
+    settings = settings_for(max_grid=40, max_interpolation_steps=12, max_avatars_per_request=9)
+    with TestClient(create_app(settings)) as client:
+        spec = client.get("/openapi.json").json()
+        grid_n = [p["schema"]["maximum"] for p in spec["paths"]["/grid"]["get"]["parameters"] if p["name"] == "n"]
+        steps = [
+            p["schema"]["maximum"] for p in spec["paths"]["/interpolate"]["get"]["parameters"] if p["name"] == "steps"
+        ]
+        assert grid_n == [40] and steps == [12]
+        assert spec["components"]["schemas"]["InterpolationRequest"]["properties"]["steps"]["maximum"] == 12
+        seeds = spec["components"]["schemas"]["AvatarRequest"]["properties"]["seeds"]["anyOf"][0]
+        assert seeds["maxItems"] == 9
+        # and the advertised limit is exactly where refusal starts
+        assert client.get("/grid?n=40").status_code == 200 and client.get("/grid?n=41").status_code == 422

@@ -165,7 +165,7 @@ class AvatarRequest(_Body):
                 {"player_ids": ["player-8d2f1c"], "size": 128},
                 {"player_ids": ["player-8d2f1c"], "model": "v1"},
                 {"seeds": [1, 2, 3], "truncation": 0.7},
-                {"latents": [[0.1] * 8], "size": 64},
+                {"latents": [[0.1] * 128], "size": 64},  # a latent of the shipped releases: 128 values
             ],
         },
     )
@@ -279,7 +279,7 @@ class InterpolationRequest(InterpolationOptions):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,  # the options it inherits from the query model are strict here
-        json_schema_extra={"examples": [{"start": [0.5] * 8, "end": [-0.5] * 8, "steps": 8, "format": "gif"}]},
+        json_schema_extra={"examples": [{"start": [0.5] * 128, "end": [-0.5] * 128, "steps": 8, "format": "gif"}]},
     )
     start: Latent
     end: Latent

@@ -11,10 +11,12 @@ it may have its own batch size and bound, since one of its rows costs far more t
 
 Each lane is bounded in rows, so memory is bounded (lanes x `max_pending_rows`) and overload is
 refused at once (`QueueFull`, the HTTP layer's 503) without one release's flood filling the room
-of another. Jobs that were cancelled (client gone) or waited past their deadline are dropped
-before they reach the generator. A failing batch fails only its own jobs, after retrying in halves
-when the error is out-of-memory. Every event is reported once, where it happens, to one
-`QueueObserver` (the service's metrics).
+of another (work is bounded before that, per request: app/work_admission.py). With
+`cheap_first_after_s`, cheap jobs go first within a lane (`batch_order`), so one avatar does not wait
+behind a bulk job queued before it, for longer than that. Jobs that were cancelled
+(client gone) or waited past their deadline are dropped before they reach the generator. A failing
+batch fails only its own jobs, after retrying in halves when the error is out-of-memory. Every event
+is reported once, where it happens, to one `QueueObserver` (the service's metrics).
 """
 
 from __future__ import annotations
@@ -70,10 +72,10 @@ class _NoObserver:
 
 
 class QueueFull(Exception):
-    """Too many images are waiting; retry after `retry_after` seconds."""
+    """Too many images, or too much work, are waiting; retry after `retry_after` seconds."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"generator queue is full; retry in {retry_after} s")
+    def __init__(self, retry_after: int, why: str = "generator queue is full") -> None:
+        super().__init__(f"{why}; retry in {retry_after} s")
         self.retry_after = retry_after
 
 
@@ -135,30 +137,50 @@ class Slice:
     stop: int
 
 
-def take_batch(pending: deque[Job], max_rows: int, now: float) -> tuple[list[Slice], list[Job]]:
-    """Pop up to `max_rows` rows from the head of `pending`; pure apart from mutating the queue.
+def batch_order(pending: deque[Job], now: float, aged_after_s: float | None) -> list[Job]:
+    """The order a lane's jobs get rows. Without `aged_after_s`: arrival order. With it, cheap work
+    first: jobs already started, and jobs that waited `aged_after_s` or longer, in arrival order; then
+    the rest smallest first, so a one-avatar request passes a 64-avatar one queued before it, and the
+    64-avatar one waits at most `aged_after_s` for that. Which batch a row lands in never changes its
+    pixels (tests/test_golden_images.py), so the order is free to choose."""
+    if aged_after_s is None:
+        return list(pending)
 
-    Cancelled jobs are dropped without a trace; jobs past their deadline are removed and returned
-    as expired (the caller fails them). A job larger than the room left is split: its first rows go
-    into this batch and it stays at the head for the next one.
+    def priority(job: Job) -> tuple[int, int, float]:
+        if job.dispatched or now - job.enqueued_at >= aged_after_s:
+            return (0, 0, job.enqueued_at)
+        return (1, job.undispatched, job.enqueued_at)
+
+    return sorted(pending, key=priority)
+
+
+def take_batch(
+    pending: deque[Job], max_rows: int, now: float, aged_after_s: float | None = None
+) -> tuple[list[Slice], list[Job]]:
+    """Take up to `max_rows` rows from `pending` in `batch_order`; pure apart from mutating the queue.
+
+    Cancelled jobs are dropped without a trace; jobs past their deadline that never started are
+    removed and returned as expired (the caller fails them). A job larger than the room left is
+    split: its first rows go into this batch and it stays queued, started, for the next one.
     """
-    batch: list[Slice] = []
     expired: list[Job] = []
-    room = max_rows
-    while pending and room:
-        job = pending[0]
+    for job in list(pending):
         if job.cancelled:
-            pending.popleft()
-            continue
-        if now > job.deadline and job.dispatched == 0:
-            expired.append(pending.popleft())
-            continue
+            pending.remove(job)
+        elif now > job.deadline and job.dispatched == 0:
+            pending.remove(job)
+            expired.append(job)
+    batch: list[Slice] = []
+    room = max_rows
+    for job in batch_order(pending, now, aged_after_s):
+        if not room:
+            break
         take = min(room, job.undispatched)
         batch.append(Slice(job, job.dispatched, job.dispatched + take))
         job.dispatched += take
         room -= take
         if job.undispatched == 0:
-            pending.popleft()
+            pending.remove(job)
     return batch, expired
 
 
@@ -214,6 +236,7 @@ class BatchQueue:
         timeout_s: float,
         observer: QueueObserver | None = None,
         lane_limits: Mapping[str, LaneLimits] | None = None,
+        cheap_first_after_s: float | None = None,
     ) -> None:
         if not renderers:
             raise ValueError("a batch queue needs at least one lane")
@@ -229,6 +252,7 @@ class BatchQueue:
         self.max_wait_s = max_wait_s
         self.max_pending_rows = max_pending_rows  # per lane
         self.timeout_s = timeout_s
+        self.cheap_first_after_s = cheap_first_after_s  # None: arrival order within a lane
         self._observer: QueueObserver = observer or _NoObserver()
         self._arrived = asyncio.Event()
         self._closing = False
@@ -327,6 +351,11 @@ class BatchQueue:
             self.cancel(job, "client_gone")
             raise
 
+    def seed_rate(self, lane: str, rows_per_s: float) -> None:
+        """A lane's rate before its first batch is measured (the service's warm-up times one)."""
+        if not self._lanes[lane].rows_per_s:
+            self._lanes[lane].rows_per_s = rows_per_s
+
     def retry_after(self, extra_rows: int = 0, lane: str | None = None) -> int:
         """Seconds until the whole backlog (plus `extra_rows` on `lane`) should have drained, each
         lane at its own measured rate (an upscaler row costs far more than a generator row)."""
@@ -370,7 +399,7 @@ class BatchQueue:
                 continue
             self._turn = (self._order.index(lane) + 1) % len(self._order)
             now = loop.time()
-            slices, expired = take_batch(lane.pending, lane.max_batch_size, now)
+            slices, expired = take_batch(lane.pending, lane.max_batch_size, now, self.cheap_first_after_s)
             lane.pending_rows -= sum(s.stop - s.start for s in slices)
             for piece in slices:
                 if piece.start == 0:

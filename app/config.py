@@ -43,7 +43,12 @@ class Settings(BaseSettings):
         description="how long a batch waits to fill",
     )
     queue_max_images: int = Field(2048, ge=1, description="images waiting at most; beyond this: 503")
-    # the HD stage (releases with an upscaler): its rows cost about 20x a generator row on the CPU
+    # 1 s of this replica's measured work: past it a request is refused at once (503, Retry-After) rather
+    # than queued behind seconds of bulk work (app/work_admission.py); cheap requests go first within a lane
+    queue_wait_budget_s: float = Field(
+        1.0, ge=0, description="seconds of work ahead (at the measured rate) past which a request gets 503 (0: off)"
+    )
+    # the HD stage (releases with an upscaler): a row costs about 9x a generator row on the CPU (bfloat16)
     upscaler_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
         description="auto: bfloat16 on a CPU that runs it natively (AVX512-BF16/AMX; else float32), float16 on CUDA",

@@ -54,7 +54,7 @@ def check_size(loc: Sequence[str | int], served: ServedRelease, size: int, relea
 
 def check_pixels(
     loc: Sequence[str | int], served: ServedRelease, images: int, size: int, limit: int, search_rounds: int = 0
-) -> None:
+) -> int:
     """The work of one request grows with images x size^2 (render, resize, encode), with the
     upscaler's work where it draws the size, and with every round a hair-colour search may draw the
     images again at the model's size (each counted in the same unit): cap it, so one request cannot
@@ -70,6 +70,7 @@ def check_pixels(
             "per request (AVATARS_MAX_REQUEST_PIXELS): ask for fewer images or a smaller size",
             "too_many_pixels",
         )
+    return pixels
 
 
 def _clean(error: dict[str, Any]) -> dict[str, Any]:

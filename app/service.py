@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,8 @@ from app.encoding import encode_avatar, encode_png
 from app.formats import FORMATS, ImageFormat
 from app.metrics import ServiceMetrics
 from app.releases import ReleaseRegistry, ServedRelease
+from app.work_admission import WorkMeter
+from gan.latents import seeds_latents
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,13 @@ async def _client_gone(request: Request) -> None:
         message = await request.receive()
         if message["type"] == "http.disconnect":
             return
+
+
+async def _timed_rate(render: Callable[[torch.Tensor], np.ndarray], rows: torch.Tensor) -> float:
+    """Rows per second of one call, off the event loop."""
+    started = time.perf_counter()
+    await asyncio.to_thread(render, rows)
+    return len(rows) / max(time.perf_counter() - started, 1e-6)
 
 
 class AvatarService:
@@ -55,7 +65,9 @@ class AvatarService:
             timeout_s=settings.request_timeout_s,
             observer=metrics,
             lane_limits=dict.fromkeys(releases.upscalers, hd),
+            cheap_first_after_s=settings.queue_wait_budget_s or None,
         )
+        self.work = WorkMeter(settings.queue_wait_budget_s)
         self.encoder = EncoderPool(settings.encode_threads)
         self.ready = False
         # every lane's series: a release's (`v3`) and its upscaler's (`v3/hd`)
@@ -66,11 +78,17 @@ class AvatarService:
         if self.settings.warmup:
             for served in self.releases.served.values():
                 images = await asyncio.to_thread(served.model.warmup_images, self.settings.max_batch_size)
+                # one more full batch, timed: each lane's rate for Retry-After before traffic measures it
+                latents = seeds_latents(range(self.settings.max_batch_size), served.model.latent_dim)
+                self.queue.seed_rate(served.name, await _timed_rate(served.model.render, latents))
                 if served.upscaler is not None:
                     rows = torch.from_numpy(images[: self.settings.upscale_batch_size])
                     await asyncio.to_thread(served.upscaler.render, rows[:1])
-                    await asyncio.to_thread(served.upscaler.render, rows)
+                    self.queue.seed_rate(served.hd_lane, await _timed_rate(served.upscaler.render, rows))
+            started = time.perf_counter()
             await self.encode(encode_png, images[0], 256, self.settings.png_compress_level, work=256 * 256)
+            # until traffic measures it: one encoder's rate (the generator's share is a fraction of that)
+            self.work.rate_px_s = self.work.rate_px_s or 256 * 256 / max(time.perf_counter() - started, 1e-6)
         self.queue.start()
         self.ready = True
         logger.info(

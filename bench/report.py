@@ -164,6 +164,21 @@ def overload_table(overload: dict[str, Any], unlimited: dict[str, Any] | None = 
     )
 
 
+def mixed_overload_table(runs: dict[str, Any]) -> str:
+    """One-seed GETs beside 64-avatar 256 px POSTs at twice capacity: who is shed, and how long the
+    accepted one-seed requests wait."""
+    rows = []
+    for label, r in runs.items():
+        one, bulk = r["one_seed"], r["bulk"]
+        rows.append([label, f"{r['capacity_one_seed_per_s']:.0f} + {r['capacity_bulk_per_s']:.1f}",
+                     f"{_num(one['p50_ms'])} / {_num(one['p99_ms'])} / {_num(one['max_ms'])}",
+                     _pct(r["one_seed_share_503"]), f"{_num(bulk['p50_ms'])} / {_num(bulk['p99_ms'])}",
+                     _pct(r["bulk_share_503"])])  # fmt: skip
+    header = ["work budget", "offered per s (one-seed + bulk)", "one-seed accepted p50 / p99 / max ms",
+              "one-seed shed", "bulk accepted p50 / p99 ms", "bulk shed"]  # fmt: skip
+    return table(header, rows)
+
+
 def releases_table(releases: dict[str, Any]) -> str:
     r = releases
     rows = [
@@ -282,6 +297,10 @@ def markdown(results: dict[str, Any]) -> str:
         "### Memory under load\n\n" + memory_table(results["memory"]),
         "### Past capacity\n\n" + overload_table(results["overload"], results.get("overload_unlimited")),
     ]
+    if "mixed_overload" in results:
+        sections.append(
+            "### Past capacity, cheap and bulk requests mixed\n\n" + mixed_overload_table(results["mixed_overload"])
+        )
     if "releases" in results:  # runs from before releases existed have no such stage
         sections.append("### Several releases\n\n" + releases_table(results["releases"]))
     if "formats" in results:

@@ -381,6 +381,56 @@ def overload(
     }
 
 
+def one_seed_get(i: int) -> HttpRequest:
+    return HttpRequest("GET", f"/models/a/avatars/{i}.png", expect="image/png")
+
+
+def bulk_256(i: int) -> HttpRequest:
+    """The expensive neighbour: 64 avatars at 256 px in one JSON answer."""
+    seeds = list(range(64 * i, 64 * i + 64))
+    return HttpRequest("POST", "/avatars", json={"seeds": seeds, "size": 256}, expect="application/json")
+
+
+def mixed_overload(config: BenchConfig, settings: dict[str, Any]) -> dict[str, Any]:
+    """One-seed GETs and 64-avatar 256 px POSTs together, each offered at its own capacity (measured
+    once, closed loop, with the work budget off), so twice the replica's capacity in all: the one-seed
+    requests' p99 and the share shed, with the budget off (what came before) and at its default, the
+    same offered load on one server each."""
+    with _ours(config, "ours-mixed-capacity", {**settings, "queue_wait_budget_s": 0.0}) as server:
+        one = measure(server, Scenario("one seed GET", one_seed_get, 1, 32), config)
+        bulk = measure(server, Scenario("64 at 256 px", bulk_256, 64, 4), config)
+    rates = (max(1.0, one.requests_per_s), max(0.5, bulk.requests_per_s))
+    return {
+        label: _mixed_run(config, f"ours-mixed-budget-{budget:g}s", {**settings, "queue_wait_budget_s": budget}, rates)
+        for label, budget in (("budget off", 0.0), ("budget 1 s", 1.0))
+    }
+
+
+def _mixed_run(config: BenchConfig, name: str, settings: dict[str, Any], rates: tuple[float, float]) -> dict[str, Any]:
+    one_rate, bulk_rate = rates
+    with _ours(config, name, settings) as server:
+
+        async def go() -> tuple[Summary, Summary]:
+            async with (
+                loopback_client(server.port, OPEN_LOOP_CONNECTIONS, config.client) as a,
+                loopback_client(server.port, OPEN_LOOP_CONNECTIONS, config.client) as b,
+            ):
+                return await asyncio.gather(
+                    open_loop(a, one_seed_get, rate_per_s=one_rate, seconds=config.overload_seconds),
+                    open_loop(b, bulk_256, rate_per_s=bulk_rate, seconds=config.overload_seconds, images=64),
+                )
+
+        ones, bulks = _run(go)
+    return {
+        "capacity_one_seed_per_s": one_rate,
+        "capacity_bulk_per_s": bulk_rate,
+        "one_seed": ones.as_dict(),
+        "bulk": bulks.as_dict(),
+        "one_seed_share_503": ones.statuses.get("503", 0) / max(1, ones.extra["offered"]),
+        "bulk_share_503": bulks.statuses.get("503", 0) / max(1, bulks.extra["offered"]),
+    }
+
+
 def one_seed_of(release: str) -> Callable[[int], HttpRequest]:
     def factory(i: int) -> HttpRequest:
         return HttpRequest("POST", "/avatars", json={"seeds": [i], "model": release})
@@ -614,6 +664,8 @@ def run_benchmark(config: BenchConfig, command: str = "python -m bench") -> dict
         # the same without the in-flight limit: what accepted requests waited before it existed
         unlimited = {**settings, "max_inflight_requests": 0}
         results["overload_unlimited"] = overload(config, unlimited, capacity, "ours-overload-unlimited")
+    with _stage(results, "mixed overload"):
+        results["mixed_overload"] = mixed_overload(config, settings)
     with _stage(results, "releases"):
         results["releases"] = releases_stage(config, settings)
     with _stage(results, "formats"):

@@ -158,8 +158,22 @@ async def create_avatars(body: AvatarRequest, request: Request, service: Service
     latents, seeds = request_latents(body, model.latent_dim, settings.max_avatars_per_request)
     check_size(["body", "size"], served, body.size, service.releases)
     recipe = hair_recipe(body, served)
-    check_pixels(["body", "size"], served, body.count, body.size, settings.max_request_pixels,
-                 search_rounds(recipe, body))  # fmt: skip
+    work = check_pixels(["body", "size"], served, body.count, body.size, settings.max_request_pixels,
+                        search_rounds(recipe, body))  # fmt: skip
+    with service.work.admitted(work):
+        return await draw_avatars(body, request, service, served, recipe, latents, seeds)
+
+
+async def draw_avatars(
+    body: AvatarRequest,
+    request: Request,
+    service: AvatarService,
+    served: ServedRelease,
+    recipe: HairRecipe | None,
+    latents: torch.Tensor,
+    seeds: list[int | None],
+) -> Response:
+    """POST /avatars once admitted: the search or the plain draw, the HD stage, the files, the answer."""
     specs = request_specs(body, served, seeds)
     matched: list[bool] | list[None] = [None] * body.count
     if recipe is not None:
@@ -291,10 +305,17 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
             latents = truncate(seeds_latents([spec.seed or 0], served.model.latent_dim), spec.truncation)
         else:
             latents = specs_latents(served, [spec])
-        images = await service.draw(served, latents, query.size, request)
-        data = await service.encode(
-            encode_avatar, images[0], query.size, fmt, query.quality, settings.png_compress_level, work=query.size**2
-        )
+        with service.work.admitted(served.work_pixels(1, query.size)):
+            images = await service.draw(served, latents, query.size, request)
+            data = await service.encode(
+                encode_avatar,
+                images[0],
+                query.size,
+                fmt,
+                query.quality,
+                settings.png_compress_level,
+                work=query.size**2,
+            )
         return Response(data, media_type=fmt.media_type, headers=headers)
 
     add_head_twins(routes)

@@ -138,7 +138,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
             served = use_release(request, service.releases.resolve(code_release(query.of, ["query", "of"])))
             pinned = True
         check_size(["query", "size"], served, query.size, service.releases)
-        check_pixels(["query", "n"], served, query.n, query.size, settings.max_request_pixels)
+        work = check_pixels(["query", "n"], served, query.n, query.size, settings.max_request_pixels)
         parent, specs = variation_specs(served, query, "query")
         columns = min(query.columns or grid_columns(query.n), query.n)
         parent_code = code_url(parent)[0]
@@ -146,9 +146,10 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
                                 query.strength, query.seed, query.size, columns)  # fmt: skip
         if (early := answer_without_rendering(request, headers, "image/png")) is not None:
             return early
-        images = await service.draw(served, specs_latents(served, specs), query.size, request)
-        work = query.n * query.size**2
-        png = await service.encode(encode_grid, images, query.size, columns, settings.png_compress_level, work=work)
+        with service.work.admitted(work):
+            images = await service.draw(served, specs_latents(served, specs), query.size, request)
+            level = settings.png_compress_level
+            png = await service.encode(encode_grid, images, query.size, columns, level, work=query.n * query.size**2)
         return Response(png, media_type="image/png", headers=headers)
 
     add_head_twins(routes)

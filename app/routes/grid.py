@@ -39,7 +39,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         check_at_most(["query", "n"], query.n, settings.max_grid, "max_grid")
         served = target.served
         check_size(["query", "size"], served, query.size, service.releases)
-        check_pixels(["query", "n"], served, query.n, query.size, settings.max_request_pixels)
+        work = check_pixels(["query", "n"], served, query.n, query.size, settings.max_request_pixels)
         columns = min(query.columns or grid_columns(query.n), query.n)
         edits = query_edits(served, query.edits)
         headers = cache_headers(
@@ -60,9 +60,10 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
             return early
         seeds = range(query.seed, query.seed + query.n)
         latents = edited(served, seeds_latents(seeds, served.model.latent_dim), query.truncation, edits)
-        images = await service.draw(served, latents, query.size, request)
-        work = query.n * query.size**2
-        png = await service.encode(encode_grid, images, query.size, columns, settings.png_compress_level, work=work)
+        with service.work.admitted(work):
+            images = await service.draw(served, latents, query.size, request)
+            level = settings.png_compress_level
+            png = await service.encode(encode_grid, images, query.size, columns, level, work=query.n * query.size**2)
         return Response(png, media_type="image/png", headers=headers)
 
     add_head_twins(routes)

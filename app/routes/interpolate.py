@@ -26,11 +26,12 @@ MEDIA = {"png": "image/png", "gif": "image/gif"}
 IMAGE = {"content": {"image/png": {}, "image/gif": {}}, "description": "PNG strip or animated GIF"}
 
 
-def check_cost(options: InterpolationOptions, loc: str, served: ServedRelease, service: AvatarService) -> None:
+def check_cost(options: InterpolationOptions, loc: str, served: ServedRelease, service: AvatarService) -> int:
+    """Refuse a walk over the limits; its work (the cap's unit) otherwise."""
     settings = service.settings
     check_at_most([loc, "steps"], options.steps, settings.max_interpolation_steps, "max_interpolation_steps")
     check_size([loc, "size"], served, options.size, service.releases)
-    check_pixels([loc, "steps"], served, options.steps, options.size, settings.max_request_pixels)
+    return check_pixels([loc, "steps"], served, options.steps, options.size, settings.max_request_pixels)
 
 
 async def render_path(
@@ -42,13 +43,15 @@ async def render_path(
     request: Request,
     service: AvatarService,
 ) -> bytes:
-    """Truncation and edits apply to every frame, so the walk is between the two edited faces."""
+    """Truncation and edits apply to every frame, so the walk is between the two edited faces; the
+    work is admitted against the budget (app/work_admission.py) for as long as it runs."""
     path = edited(served, interpolate(start, end, options.steps, options.mode), options.truncation, edits)
-    images = await service.draw(served, path, options.size, request)
-    work = options.steps * options.size**2
-    if options.format == "gif":
-        return await service.encode(encode_gif, images, options.size, options.frame_ms, work=work)
-    return await service.encode(encode_strip, images, options.size, service.settings.png_compress_level, work=work)
+    with service.work.admitted(served.work_pixels(options.steps, options.size)):
+        images = await service.draw(served, path, options.size, request)
+        work = options.steps * options.size**2
+        if options.format == "gif":
+            return await service.encode(encode_gif, images, options.size, options.frame_ms, work=work)
+        return await service.encode(encode_strip, images, options.size, service.settings.png_compress_level, work=work)
 
 
 def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:

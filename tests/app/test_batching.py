@@ -12,7 +12,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.batching import BatchFailed, BatchQueue, Job, JobExpired, QueueClosed, QueueFull, take_batch
+from app.batching import (
+    BatchFailed,
+    BatchQueue,
+    Job,
+    JobExpired,
+    QueueClosed,
+    QueueFull,
+    batch_order,
+    take_batch,
+)
 from tests.app.conftest import until
 
 
@@ -430,3 +439,38 @@ def test_take_batch_delivers_every_live_row_once_in_order(
     assert taken == [(i, row) for i in live for row in range(sizes[i])]  # each row once, in arrival order
     expected_refused = {i for i in expired if i < len(jobs)} - cancelled  # a cancelled job is dropped silently
     assert sorted(jobs.index(j) for j in refused) == sorted(expected_refused)
+
+
+# ------------------------------------------------------------------------------------ cheap first
+def test_cheap_first_order_puts_started_and_aged_jobs_ahead_then_the_smallest() -> None:
+    big, small, middle = job(64, enqueued_at=0.5), job(1, enqueued_at=0.6), job(8, enqueued_at=0.7)
+    assert batch_order(deque([big, small, middle]), now=1.0, aged_after_s=None) == [big, small, middle]
+    assert batch_order(deque([big, small, middle]), now=1.0, aged_after_s=1.0) == [small, middle, big]
+    assert batch_order(deque([big, small, middle]), now=1.5, aged_after_s=1.0) == [big, small, middle]  # big aged
+    big.dispatched = 4  # started: finished first, whatever its size
+    assert batch_order(deque([big, small, middle]), now=1.0, aged_after_s=1.0)[0] is big
+
+
+@pytest.mark.anyio
+async def test_cheap_first_one_row_passes_a_bulk_job_queued_before_it() -> None:
+    gate = Gate()
+    batches: list[list[float]] = []
+
+    def held(latents: torch.Tensor) -> np.ndarray:
+        gate.wait()
+        batches.append(latents[:, 0].tolist())
+        return render_ids(latents)
+
+    queue = make_queue(held, max_batch_size=8, max_pending_rows=100, cheap_first_after_s=10.0)
+    queue.start()
+    first = asyncio.ensure_future(queue.generate(rows(0)))
+    await gate.reached()  # the worker is busy with row 0
+    bulk = asyncio.ensure_future(queue.generate(torch.arange(32.0)[:, None].repeat(1, 2)))
+    await until(lambda: queue.pending_rows == 32, what="the bulk job queued")
+    one = asyncio.ensure_future(queue.generate(rows(99)))
+    await until(lambda: queue.pending_rows == 33, what="the one-row job queued behind it")
+    gate.set()
+    results = await asyncio.gather(first, bulk, one)
+    assert results[2][0, 0, 0, 0] == 99 and results[1][:, 0, 0, 0].tolist() == list(range(32))
+    assert batches[1] == [99.0, *range(7)]  # the batch after row 0: the one row, then the bulk job's first 7
+    await queue.close()

@@ -172,6 +172,9 @@ def test_quick_run_end_to_end(tiny_weights: Path, tiny_upscaler: Path, tmp_path:
     assert all(r["requests"] > 0 and r["errors"] == 0 and r["mean_bytes"] > 0 for r in formats)
     assert "### Formats" in result.stdout
     assert "### Several releases" in result.stdout
+    for label, run in results["mixed_overload"].items():
+        assert run["one_seed"]["requests"] > 0 and run["bulk"]["extra"]["offered"] > 0, label
+    assert "### Past capacity, cheap and bulk requests mixed" in result.stdout
     hd = results["hd"]
     assert [p["batch_size"] for p in hd["ceilings"]["tiny"]] == [1, 2]
     (run,) = hd["runs"]
@@ -188,6 +191,9 @@ def test_quick_run_end_to_end(tiny_weights: Path, tiny_upscaler: Path, tmp_path:
         "litserve.log",
         "ours-formats.log",
         "ours-many-releases.log",
+        "ours-mixed-budget-0s.log",
+        "ours-mixed-budget-1s.log",
+        "ours-mixed-capacity.log",
         "ours-one-release.log",
         "ours-overload-unlimited.log",
         "ours-overload.log",

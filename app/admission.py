@@ -29,14 +29,20 @@ class BodyTimeout(Exception):
     """The client did not send its whole body in time."""
 
 
+class BodyTooLarge(Exception):
+    """The body passed the byte limit (announced by Content-Length, or as it streamed in)."""
+
+
 def _has_body(scope: Scope) -> bool:
     headers = dict(scope["headers"])
     return b"transfer-encoding" in headers or headers.get(b"content-length", b"0") not in (b"0", b"")
 
 
-async def read_body(receive: Receive, timeout_s: float) -> tuple[list[Message], bool]:
-    """Every message of the request body, within `timeout_s` in all; and whether the client left."""
+async def read_body(receive: Receive, timeout_s: float, max_bytes: int) -> tuple[list[Message], bool]:
+    """Every message of the request body, within `timeout_s` and `max_bytes` in all; and whether the
+    client left."""
     messages: list[Message] = []
+    size = 0
     deadline = time.monotonic() + timeout_s
     while True:
         remaining = deadline - time.monotonic()
@@ -48,6 +54,9 @@ async def read_body(receive: Receive, timeout_s: float) -> tuple[list[Message], 
             raise BodyTimeout from None
         if message["type"] == "http.disconnect":
             return messages, True
+        size += len(message.get("body", b""))
+        if size > max_bytes:
+            raise BodyTooLarge
         messages.append(message)
         if not message.get("more_body", False):
             return messages, False
@@ -64,10 +73,11 @@ def replaying(messages: list[Message], receive: Receive) -> Receive:
 
 
 class AdmissionMiddleware:
-    def __init__(self, app: ASGIApp, limit: int, body_timeout_s: float = 10.0) -> None:
+    def __init__(self, app: ASGIApp, limit: int, body_timeout_s: float = 10.0, max_body_bytes: int = 1 << 20) -> None:
         self.app = app
         self.limit = limit  # 0: no limit
         self.body_timeout_s = body_timeout_s
+        self.max_body_bytes = max_body_bytes
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -75,8 +85,16 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
             return
         if _has_body(scope):
+            too_large = f"request body over the limit of {self.max_body_bytes:,} bytes (AVATARS_MAX_BODY_BYTES)"
+            announced = dict(scope["headers"]).get(b"content-length", b"0")
+            if announced.isdigit() and int(announced) > self.max_body_bytes:
+                await self._answer(send, 413, too_large, retry=None)  # before reading a byte of it
+                return
             try:
-                messages, gone = await read_body(receive, self.body_timeout_s)
+                messages, gone = await read_body(receive, self.body_timeout_s, self.max_body_bytes)
+            except BodyTooLarge:
+                await self._answer(send, 413, too_large, retry=None)
+                return
             except BodyTimeout:
                 await self._answer(send, 408, f"request body not received within {self.body_timeout_s:g} s "
                                    "(AVATARS_BODY_TIMEOUT_S)", retry=None)  # fmt: skip
@@ -112,7 +130,7 @@ class AdmissionMiddleware:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if retry is not None:
             headers.append((b"retry-after", str(retry).encode()))
-        if status == 408:
+        if status in (408, 413):  # the rest of the body is not read: the connection cannot be reused
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -60,7 +60,6 @@ def create_app(settings: Settings | None = None, releases: ReleaseRegistry | Non
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
         docs_url=None,  # /docs and /redoc: app/routes/docs.py, without a CDN
         redoc_url=None,
     )
@@ -68,7 +67,10 @@ def create_app(settings: Settings | None = None, releases: ReleaseRegistry | Non
     app.state.settings = settings
     app.state.metrics = metrics
     app.add_middleware(  # inside the metrics
-        AdmissionMiddleware, limit=settings.max_inflight_requests, body_timeout_s=settings.body_timeout_s
+        AdmissionMiddleware,
+        limit=settings.max_inflight_requests,
+        body_timeout_s=settings.body_timeout_s,
+        max_body_bytes=settings.max_body_bytes,  # a JSON 413 either way (FastAPI's own answered text/plain)
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.cors_origins:

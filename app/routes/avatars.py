@@ -39,6 +39,11 @@ from gan.latents import MAX_SEED, player_seed, seeds_latents, truncate
 router = APIRouter(tags=["avatars"])
 
 ERRORS = {422: {"model": ValidationErrorBody}, 503: {"model": ErrorBody, "description": "overloaded; see Retry-After"}}
+# what only a request with a body can get (app/admission.py)
+BODY_ERRORS = {
+    408: {"model": ErrorBody, "description": "the body did not arrive within AVATARS_BODY_TIMEOUT_S"},
+    413: {"model": ErrorBody, "description": "the body is over AVATARS_MAX_BODY_BYTES"},
+}
 RELEASE_ERRORS = {
     404: {"model": ErrorBody, "description": "unknown release (the answer names the known ones)"},
     410: {"model": ErrorBody, "description": "retired release (the answer names its successor)"},
@@ -146,6 +151,7 @@ def wants_json(request: Request) -> bool:
         },
         **RELEASE_ERRORS,
         **ERRORS,
+        **BODY_ERRORS,
     },
 )
 async def create_avatars(body: AvatarRequest, request: Request, service: ServiceDep, settings: SettingsDep) -> Response:

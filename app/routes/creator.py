@@ -14,7 +14,7 @@ from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target,
 from app.encoding import encode_grid
 from app.errors import check_latent_length, check_pixels, check_size
 from app.releases import ServedRelease
-from app.routes.avatars import ERRORS, PNG, RELEASE_ERRORS
+from app.routes.avatars import BODY_ERRORS, ERRORS, PNG, RELEASE_ERRORS
 from app.schemas import (
     CodeRequest,
     CodeResponse,
@@ -53,7 +53,12 @@ def variation_specs(served: ServedRelease, options: VariationOptions, loc: str) 
     return parent, children(parent, options.n, options.strength, options.seed)
 
 
-@router.post("/codes", dependencies=[JsonBody], response_model=CodeResponse, responses={**RELEASE_ERRORS, **ERRORS})
+@router.post(
+    "/codes",
+    dependencies=[JsonBody],
+    response_model=CodeResponse,
+    responses={**RELEASE_ERRORS, **ERRORS, **BODY_ERRORS},
+)
 async def create_code(body: CodeRequest, request: Request, service: ServiceDep) -> CodeResponse:
     """The code of a seed, player id or latent with truncation and edits: store it, or GET its `url`."""
     served = use_release(request, service.releases.resolve(body.model))
@@ -85,7 +90,7 @@ async def read_code(
     "/variations",
     dependencies=[JsonBody],
     response_model=VariationsResponse,
-    responses={**RELEASE_ERRORS, **ERRORS},
+    responses={**RELEASE_ERRORS, **ERRORS, **BODY_ERRORS},
 )
 async def create_variations(body: VariationsRequest, request: Request, service: ServiceDep) -> VariationsResponse:
     """n children of a seed or code as codes and URLs, deterministic per `seed`: pick one and ask for its

@@ -15,7 +15,7 @@ from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target,
 from app.encoding import encode_gif, encode_strip
 from app.errors import check_at_most, check_latent_length, check_pixels, check_size
 from app.releases import ServedRelease
-from app.routes.avatars import ERRORS, RELEASE_ERRORS
+from app.routes.avatars import BODY_ERRORS, ERRORS, RELEASE_ERRORS
 from app.schemas import InterpolationOptions, InterpolationQuery, InterpolationRequest
 from app.service import AvatarService
 from gan.latents import interpolate, seed_latent
@@ -92,7 +92,10 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
 
 
 @router.post(
-    "/interpolate", dependencies=[JsonBody], response_class=Response, responses={200: IMAGE, **RELEASE_ERRORS, **ERRORS}
+    "/interpolate",
+    dependencies=[JsonBody],
+    response_class=Response,
+    responses={200: IMAGE, **RELEASE_ERRORS, **ERRORS, **BODY_ERRORS},
 )
 async def post_interpolation(
     body: InterpolationRequest, request: Request, service: ServiceDep, settings: SettingsDep

@@ -120,6 +120,7 @@ def test_body_over_the_limit_is_413(client: TestClient) -> None:
     huge = b'{"seeds": [' + b"1," * 600_000 + b"1]}"
     r = client.post("/avatars", content=huge, headers={"Content-Type": "application/json"})
     assert r.status_code == 413
+    assert r.headers["content-type"] == "application/json" and "AVATARS_MAX_BODY_BYTES" in r.json()["detail"]
 
 
 def test_body_over_the_limit_without_content_length_is_413(client: TestClient) -> None:
@@ -131,6 +132,15 @@ def test_body_over_the_limit_without_content_length_is_413(client: TestClient) -
 
     r = client.post("/avatars", content=chunks(), headers={"Content-Type": "application/json"})
     assert r.status_code == 413
+    assert r.headers["content-type"] == "application/json" and "AVATARS_MAX_BODY_BYTES" in r.json()["detail"]
+
+
+def test_every_post_documents_its_body_answers(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    posts = {path: ops["post"] for path, ops in spec["paths"].items() if "post" in ops}
+    assert set(posts) >= {"/avatars", "/interpolate", "/codes", "/variations"}
+    for path, operation in posts.items():
+        assert {"408", "413", "422"} <= set(operation["responses"]), path
 
 
 @pytest.mark.parametrize(

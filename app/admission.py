@@ -33,8 +33,7 @@ class BodyTooLarge(Exception):
     """The body passed the byte limit (announced by Content-Length, or as it streamed in)."""
 
 
-def _has_body(scope: Scope) -> bool:
-    headers = dict(scope["headers"])
+def _has_body(headers: dict[bytes, bytes]) -> bool:
     return b"transfer-encoding" in headers or headers.get(b"content-length", b"0") not in (b"0", b"")
 
 
@@ -84,9 +83,10 @@ class AdmissionMiddleware:
         if scope["type"] != "http" or scope["path"] in EXEMPT:
             await self.app(scope, receive, send)
             return
-        if _has_body(scope):
+        headers = dict(scope["headers"])
+        if _has_body(headers):
             too_large = f"request body over the limit of {self.max_body_bytes:,} bytes (AVATARS_MAX_BODY_BYTES)"
-            announced = dict(scope["headers"]).get(b"content-length", b"0")
+            announced = headers.get(b"content-length", b"0")
             if announced.isdigit() and int(announced) > self.max_body_bytes:
                 await self._answer(send, 413, too_large, retry=None)  # before reading a byte of it
                 return

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.ceilings import _timed
 from bench.http import HttpRequest, loopback_client
 from bench.load import Scenario, Summary, closed_loop
 from bench.report import hd_tables
@@ -90,15 +91,12 @@ def upscaler_ceiling(file: Path, batch_sizes: tuple[int, ...], threads: tuple[in
             torch.set_num_threads(n_threads)
             for batch in batch_sizes:
                 upscaler.render(rows[:batch])  # kernel selection, not measured
-                n, started = 0, _now()
-                while n < 2 * batch or _now() - started < seconds:
-                    upscaler.render(rows[:batch])
-                    n += batch
+                iterations, elapsed = _timed(lambda b=batch: upscaler.render(rows[:b]), seconds, min_iterations=2)
                 points.append(
                     {
                         "threads": n_threads,
                         "batch_size": batch,
-                        "avatars_per_s": n / (_now() - started),
+                        "avatars_per_s": iterations * batch / elapsed,
                         "dtype": str(upscaler.dtype).removeprefix("torch."),
                     }
                 )
@@ -106,12 +104,6 @@ def upscaler_ceiling(file: Path, batch_sizes: tuple[int, ...], threads: tuple[in
     finally:
         torch.set_num_threads(original)
     return points
-
-
-def _now() -> float:
-    import time
-
-    return time.perf_counter()
 
 
 def _measure(port: int, scenario: Scenario, config: HdConfig) -> Summary:

@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +58,6 @@ def _upscalers(specs: list[str], dtype: str) -> dict[str, Upscaler]:
     return out
 
 
-def _batched(upscaler: Upscaler, batch: int = 16) -> Callable[[np.ndarray], np.ndarray]:
-    def run(avatars: np.ndarray) -> np.ndarray:
-        chunks = [upscaler.render(torch.from_numpy(avatars[i : i + batch])) for i in range(0, len(avatars), batch)]
-        return np.concatenate(chunks)
-
-    return run
-
-
 def _speed(upscaler: Upscaler, avatars: np.ndarray, batch: int = 16, seconds: float = 3.0) -> float:
     rows = torch.from_numpy(avatars[:batch])
     upscaler.render(rows)  # kernel selection, not measured
@@ -91,7 +82,7 @@ def run(args: argparse.Namespace) -> None:
     from gan.checkpoint import load_generator
     from gan.imaging import to_hwc
     from training.metrics.face_detection import FaceDetector, resolve_cascade
-    from training.metrics.hd import LANCZOS, compare, markdown
+    from training.metrics.hd import LANCZOS, compare, markdown, upscaling
 
     manifest = read_manifest(args.weights_dir)
     release = manifest.get(args.release) if args.release else manifest.default
@@ -103,7 +94,7 @@ def run(args: argparse.Namespace) -> None:
     generator, info = load_generator(manifest.file_of(release))
     avatars = to_hwc(generate_seeds(generator, range(args.seeds), info.config.latent_dim))  # seeds 0.., as served
     logger.info("scoring %d avatars of %s with %s", len(avatars), release.name, ", ".join(upscalers) or "Lanczos")
-    rows = compare(avatars, {name: _batched(up) for name, up in upscalers.items()}, sizes, detector.detect)
+    rows = compare(avatars, {name: upscaling(up) for name, up in upscalers.items()}, sizes, detector.detect)
     speed = {name: _speed(up, avatars) for name, up in upscalers.items()}
     report: dict[str, Any] = {
         "release": release.name,
@@ -128,7 +119,7 @@ def run(args: argparse.Namespace) -> None:
     print(markdown(rows) + "\n" + speeds)  # noqa: T201 (the command's output)
 
     shown = avatars[: args.picture_seeds]
-    methods = {LANCZOS: shown, **{name: _batched(up)(shown) for name, up in upscalers.items()}}
+    methods = {LANCZOS: shown, **{name: upscaling(up)(shown) for name, up in upscalers.items()}}
     side_by_side(methods, 256, 4).convert("RGB").save(args.out / "side-by-side-256.jpg", quality=88)
     few = {name: images[:3] for name, images in methods.items()}
     side_by_side(few, 512, 1).convert("RGB").save(args.out / "side-by-side-512.jpg", quality=88)

@@ -43,7 +43,7 @@ from training.evaluate import prepare_real, score
 from training.metrics.distribution import KEY_COPIES_P1, KEY_FD
 from training.metrics.encoder import EncoderRecipe
 from training.metrics.face_detection import resolve_cascade
-from training.metrics.hd import LANCZOS, compare
+from training.metrics.hd import LANCZOS, compare, upscaling
 from training.metrics.hd import markdown as hd_markdown
 from training.sampling import generate_eval_samples
 
@@ -130,9 +130,7 @@ def hd_rows(samples: torch.Tensor, upscaler_file: Path, cascade: str, sizes: tup
     cpu = torch.device("cpu")
     upscaler = Upscaler.load(upscaler_file, cpu, pick_upscaler_dtype("auto", cpu))
     detector = FaceDetector(Path(cascade))
-    return compare(
-        to_hwc(samples), {"upscaler": lambda a: upscaler.render(torch.from_numpy(a))}, sizes, detector.detect
-    )
+    return compare(to_hwc(samples), {"upscaler": upscaling(upscaler)}, sizes, detector.detect)
 
 
 def measure_speed(

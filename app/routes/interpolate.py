@@ -42,16 +42,18 @@ async def render_path(
     edits: dict[str, float],
     request: Request,
     service: AvatarService,
+    work: int,
 ) -> bytes:
     """Truncation and edits apply to every frame, so the walk is between the two edited faces; the
-    work is admitted against the budget (app/work_admission.py) for as long as it runs."""
+    work (`check_cost`'s) is admitted against the budget (app/work_admission.py) while it runs."""
     path = edited(served, interpolate(start, end, options.steps, options.mode), options.truncation, edits)
-    with service.work.admitted(served.work_pixels(options.steps, options.size)):
+    with service.work.admitted(work):
         images = await service.draw(served, path, options.size, request)
-        work = options.steps * options.size**2
+        pixels = options.steps * options.size**2  # what the encoder writes: its queue's order
         if options.format == "gif":
-            return await service.encode(encode_gif, images, options.size, options.frame_ms, work=work)
-        return await service.encode(encode_strip, images, options.size, service.settings.png_compress_level, work=work)
+            return await service.encode(encode_gif, images, options.size, options.frame_ms, work=pixels)
+        level = service.settings.png_compress_level
+        return await service.encode(encode_strip, images, options.size, level, work=pixels)
 
 
 def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
@@ -72,7 +74,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
     ) -> Response:
         """From the avatar of `start` to that of `end`: a PNG strip (frames left to right) or a looping GIF."""
         served = target.served
-        check_cost(query, "query", served, service)
+        work = check_cost(query, "query", served, service)
         edits = query_edits(served, query.edits)
         # without edits the validators are what they were before edits existed
         options = query.model_dump(mode="json", exclude=None if edits else {"edits"})
@@ -84,7 +86,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
             return early
         dim = served.model.latent_dim
         start, end = seed_latent(query.start, dim), seed_latent(query.end, dim)
-        data = await render_path(served, start, end, query, edits, request, service)
+        data = await render_path(served, start, end, query, edits, request, service, work)
         return Response(data, media_type=MEDIA[query.format], headers=headers)
 
     add_head_twins(routes)
@@ -106,9 +108,10 @@ async def post_interpolation(
     dim = served.model.latent_dim
     for name, latent in (("start", body.start), ("end", body.end)):
         check_latent_length(["body", name], latent, dim)
-    check_cost(body, "body", served, service)
+    work = check_cost(body, "body", served, service)
     edits = body.edits or {}
     check_edits(served, edits, ["body", "edits"])
-    data = await render_path(served, torch.tensor(body.start), torch.tensor(body.end), body, edits, request, service)
+    start, end = torch.tensor(body.start), torch.tensor(body.end)
+    data = await render_path(served, start, end, body, edits, request, service, work)
     headers = {**release_headers(served), "X-Frames": str(body.steps)}
     return Response(data, media_type=MEDIA[body.format], headers=headers)

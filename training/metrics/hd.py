@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from gan.imaging import resize
+from gan.upscaler import Upscaler
 
 Upscale = Callable[[np.ndarray], np.ndarray]  # (N, 64, 64, 3) uint8 -> (N, s, s, 3) uint8
 LANCZOS = "lanczos"
@@ -52,6 +53,11 @@ def at_size(images: np.ndarray, size: int) -> np.ndarray:
     if images.shape[1] == size:
         return images
     return np.stack([np.asarray(resize(image, size)) for image in images])
+
+
+def upscaling(upscaler: Upscaler) -> Upscale:
+    """An upscaler as `compare` calls it, uint8 arrays in and out (`compare` hands it 64 at a time)."""
+    return lambda avatars: upscaler.render(torch.from_numpy(avatars))
 
 
 def compare(

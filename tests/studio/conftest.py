@@ -13,6 +13,49 @@ from tests.conftest import make_generator, make_upscaler, publish_with_direction
 from tests.live_server import live_service
 from tests.studio.helpers import CARD, CHROMIUM, CHROMIUM_ARGS, DATA_LICENSE
 
+# what the pages of the running test reported: uncaught exceptions and console errors
+JS_ERRORS: list[str] = []
+
+
+def _watch(context) -> None:
+    """Count a page's JavaScript errors: uncaught exceptions (and rejected promises) and console.error.
+    A failed response (a 422 or 503 a test provokes) is logged by Chromium as "Failed to load resource":
+    that is the network, not the page's code, and the studio says it in its own words."""
+    context.on("weberror", lambda error: JS_ERRORS.append(f"uncaught: {error.error}"))
+    context.on(
+        "console",
+        lambda message: (
+            message.type == "error"
+            and not message.text.startswith("Failed to load resource")
+            and JS_ERRORS.append(f"console.error: {message.text}")
+        ),
+    )
+
+
+class WatchedBrowser:
+    """The browser, whose every new context has its JavaScript errors counted."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def new_context(self, **options):
+        context = self._browser.new_context(**options)
+        _watch(context)
+        return context
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
+
+
+@pytest.fixture(autouse=True)
+def no_js_errors() -> Iterator[None]:
+    """A JavaScript error in any page a test opened fails the test, whatever it asserted."""
+    JS_ERRORS.clear()
+    yield
+    errors = list(JS_ERRORS)
+    JS_ERRORS.clear()
+    assert errors == [], f"JavaScript errors in the page: {errors}"
+
 
 @pytest.fixture(scope="session")
 def studio_releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -53,7 +96,7 @@ def browser() -> Iterator[object]:
     expect.set_options(timeout=15_000)
     with sync_playwright() as p:
         instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield instance
+        yield WatchedBrowser(instance)
         instance.close()
 
 

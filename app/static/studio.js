@@ -229,11 +229,11 @@ function readGridControls() {
     throw new ApiError("Count must be a whole number from 1 to 256.", "count");
   }
   const seedText = $("seed").value.trim();
-  if (!/^\d+$/.test(seedText) || BigInt(seedText) > MAX_SEED) {
-    throw new ApiError(`First seed must be a whole number from 0 to ${MAX_SEED}.`, "seed");
+  const highest = MAX_SEED - BigInt(count) + 1n; // the page's last seed is at most MAX_SEED
+  if (!/^\d+$/.test(seedText) || BigInt(seedText) > highest) {
+    throw new ApiError(`First seed must be a whole number from 0 to ${highest} for ${count} avatar${count === 1 ? "" : "s"}.`, "seed");
   }
   const seed = BigInt(seedText);
-  if (seed + BigInt(count) - 1n > MAX_SEED) throw new ApiError("First seed is too large for that many avatars.", "seed");
   const truncation = Number($("truncation").value);
   if (!validTruncation(truncation)) throw new ApiError("Truncation must be from 0.05 to 1.", "truncation");
   const size = Number($("size").value);
@@ -386,10 +386,15 @@ function restoreFromHash() {
     take("compare", (v) => v !== $("model").value && servable(v), "", "another served release",
       (v) => { $("compare").value = v; });
   }
-  take("seed", (v) => /^\d+$/.test(v) && BigInt(v) <= MAX_SEED - 255n, DEFAULTS.seed, "a whole number from 0",
-    (v) => { $("seed").value = v; });
   take("count", (v) => /^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 256, DEFAULTS.count, "1 to 256",
     (v) => { $("count").value = v; });
+  // seeds are 63-bit: digits and BigInt only, never a Number (which keeps 53 bits); the page's last
+  // seed is the largest there is, so the first one may go up to MAX_SEED - count + 1
+  const count = BigInt($("count").value);
+  const highest = MAX_SEED - count + 1n;
+  take("seed", (v) => /^\d+$/.test(v) && BigInt(v) <= highest, DEFAULTS.seed,
+    `a whole number from 0 to ${highest} for ${count} avatar${count === 1n ? "" : "s"}`,
+    (v) => { $("seed").value = BigInt(v).toString(); });
   take("truncation", (v) => v.trim() !== "" && validTruncation(Number(v)), DEFAULTS.truncation,
     "0.05 to 1 in steps of 0.05", (v) => { $("truncation").value = String(Number(v)); });
   take("size", (v) => SIZES.includes(Number(v)) && /^\d+$/.test(v), DEFAULTS.size, "64, 128, 256 or 512",

@@ -24,6 +24,7 @@ const editor = {
   codeUrl: null, // and its URL, where POST /codes answered it
   codeKey: "",
   history: [], // earlier avatars, each with the variations grid it was left from
+  opener: null, // the button that opened the editor: the keyboard goes back to it on closing
   requestSeed: 0,
   renders: 0,
   timer: 0,
@@ -212,6 +213,9 @@ function describe(avatar) {
 // ------------------------------------------------------------------------------- open / close
 // pin: a studio pin ({model, kind, seed, latent, truncation, code, label}) or {model, code, label}
 export async function openEditor(pin) {
+  const from = document.activeElement;
+  editor.opener = from && from !== document.body && !$("editor").contains(from)
+    ? { element: from, label: from.getAttribute("aria-label") } : editor.opener;
   editor.model = pin.model || (await ctx.defaultModel());
   if (pin.kind === "seed") editor.avatar = { seed: pin.seed, truncation: pin.truncation, edits: {}, label: pin.label };
   else if (pin.kind === "latent") editor.avatar = { latent: pin.latent, truncation: 1, edits: {}, label: pin.label };
@@ -235,10 +239,31 @@ async function showAvatar() {
   await Promise.all([showSliders(), showPreview()]);
 }
 
-function closeEditor() {
+export function editorOpen() {
+  return !$("editor").hidden;
+}
+
+export function closeEditor() {
   clearTimeout(editor.timer);
   editor.renders += 1;
+  const hadFocus = $("editor").contains(document.activeElement);
   $("editor").hidden = true;
+  if (hadFocus || document.activeElement === document.body) focusOpener();
+}
+
+// The keyboard goes back where the editor was opened from: the same button, or (the pins were drawn
+// again meanwhile) the button of the same name, else the pinned list's heading
+function focusOpener() {
+  const { element, label } = editor.opener || {};
+  const again = label && [...document.querySelectorAll("button[aria-label]")].find((b) => b.getAttribute("aria-label") === label);
+  const target = element && element.isConnected ? element : again || $("pins-title");
+  target.focus();
+}
+
+// The new preview takes the keyboard where the control that had it goes away (a picked variation's
+// tile) or is disabled (Undo at the start)
+function focusPreview() {
+  $("editor-detail").focus({ preventScroll: true });
 }
 
 // ------------------------------------------------------------------------------- variations
@@ -276,6 +301,7 @@ function childTile(child) {
 }
 
 async function pickChild(child) {
+  focusPreview(); // its tile is about to be replaced by the new avatar's children
   const code = await currentCode();
   const codeUrl = editor.code === code ? editor.codeUrl : null;
   editor.history.push({ avatar: editor.avatar, code, codeUrl, requestSeed: editor.requestSeed, strength: strength() });
@@ -296,6 +322,7 @@ async function undo() {
   editor.requestSeed = last.requestSeed;
   $("strength").value = String(last.strength);
   $("strength-value").textContent = last.strength.toFixed(2);
+  if (editor.history.length === 0 && document.activeElement === $("editor-undo")) focusPreview(); // Undo is disabled now
   await Promise.all([showAvatar(), showVariations()]); // the grid it was picked from, as it was
 }
 
@@ -373,6 +400,10 @@ function createdItem(model, item, hair) {
 export function initCreator(studio) {
   ctx = studio;
   $("editor-close").addEventListener("click", closeEditor);
+  // Escape closes the editor, unless the large view is open over it (then Escape closes that)
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !event.defaultPrevented && editorOpen() && !$("detail").open) closeEditor();
+  });
   $("editor-undo").addEventListener("click", () => ctx.guarded(undo));
   $("editor-reset").addEventListener("click", () => {
     for (const input of document.querySelectorAll("#sliders input[type=range]")) {

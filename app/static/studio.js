@@ -1078,6 +1078,15 @@ function wire() {
   for (const select of document.querySelectorAll(".pin-select")) {
     select.addEventListener("change", () => { select.dataset.touched = "1"; });
   }
+  // a skip link moves the keyboard, not the address: the hash is the view's
+  for (const link of document.querySelectorAll(".skip-link")) {
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      const target = document.getElementById(link.getAttribute("href").slice(1));
+      target.focus();
+      target.scrollIntoView({ block: "start" });
+    });
+  }
 }
 
 wire();

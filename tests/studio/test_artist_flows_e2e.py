@@ -94,3 +94,117 @@ def test_a_seed_past_the_range_is_refused_with_the_right_rule(blank, server: str
     blank.goto("about:blank")
     open_studio(blank, server, f"seed={MAX_SEED + 1}&count=1&size=64", tiles=1)
     expect(message).to_contain_text(f"(a whole number from 0 to {MAX_SEED} for 1 avatar)")
+
+
+# ------------------------------------------------------------------------ 3. focus and keyboard
+def focused(page) -> str:
+    """What has the keyboard: the focused element's id, else its accessible label, else its tag."""
+    return page.evaluate(
+        """() => { const e = document.activeElement;
+                   return e.id || e.getAttribute('aria-label') || e.textContent.trim() || e.tagName; }"""
+    )
+
+
+def pin_and_edit(page, server: str, view: str = "seed=0&count=4&size=64", tile: int = 0) -> None:
+    open_studio(page, server, view, tiles=4)
+    page.locator("#grid .tile").nth(tile).click()
+    expect(pins(page)).to_have_count(1)
+    page.wait_for_function("document.querySelectorAll('#pins [data-code]').length === 1")
+    page.get_by_role("button", name="Edit #1", exact=True).click()
+    wait_preview(page)
+
+
+def wait_preview(page, part: str = "") -> str:
+    page.wait_for_function(
+        """part => { const img = document.getElementById('editor-preview');
+                     return img.dataset.shown && img.dataset.shown === img.dataset.path
+                       && img.dataset.shown.includes(part) && img.complete && img.naturalWidth === 256; }""",
+        arg=part,
+        timeout=30_000,
+    )
+    return page.locator("#editor-preview").get_attribute("data-shown")
+
+
+def wait_children(page, count: int = 16) -> list[str]:
+    page.wait_for_function(
+        """n => { const imgs = [...document.querySelectorAll('#variations img')];
+                  return document.getElementById('variations').getAttribute('aria-busy') === 'false'
+                    && imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
+        arg=count,
+        timeout=30_000,
+    )
+    return page.locator("#variations .tile").evaluate_all("ts => ts.map(t => t.dataset.code)")
+
+
+def test_focus_follows_picks_undo_and_closing(studio, server: str, screen: str) -> None:
+    pin_and_edit(studio, server)
+    expect(studio.locator("#editor-title")).to_be_focused()
+    studio.get_by_role("button", name="Show variations").click()
+    children = wait_children(studio)
+
+    # a pick by click: the keyboard goes to the new preview, not to <body> with the vanished tile
+    studio.get_by_role("button", name="Variation 2: go on from it").click()
+    wait_preview(studio, children[1])
+    grandchildren = wait_children(studio)
+    expect(studio.locator("#editor-detail")).to_be_focused()
+    # and by Enter
+    studio.get_by_role("button", name="Variation 5: go on from it").focus()
+    studio.keyboard.press("Enter")
+    wait_preview(studio, grandchildren[4])
+    wait_children(studio)
+    expect(studio.locator("#editor-detail")).to_be_focused()
+    assert focused(studio) != "BODY"
+
+    # Undo down to the start disables Undo: the keyboard goes to the preview, not to <body>
+    studio.get_by_role("button", name="Undo (2)").click()
+    wait_preview(studio, children[1])
+    studio.get_by_role("button", name="Undo (1)").focus()
+    studio.keyboard.press("Enter")
+    expect(studio.locator("#editor-undo")).to_be_disabled()
+    expect(studio.locator("#editor-detail")).to_be_focused()
+    wait_children(studio)
+
+    # Close editor: back to the Edit button that opened it
+    studio.get_by_role("button", name="Close editor").click()
+    expect(studio.locator("#editor")).to_be_hidden()
+    expect(studio.get_by_role("button", name="Edit #1", exact=True)).to_be_focused()
+
+    # Escape closes it too, focus back on the opener
+    studio.get_by_role("button", name="Edit #1", exact=True).click()
+    wait_preview(studio)
+    studio.get_by_role("slider", name="hair lightness").focus()
+    studio.keyboard.press("Escape")
+    expect(studio.locator("#editor")).to_be_hidden()
+    expect(studio.get_by_role("button", name="Edit #1", exact=True)).to_be_focused()
+
+
+def test_escape_in_the_large_view_closes_only_the_large_view(blank, server: str) -> None:
+    pin_and_edit(blank, server)
+    blank.get_by_role("button", name="Open the large view").click()
+    expect(blank.locator("#detail")).to_be_visible()
+    blank.keyboard.press("Escape")
+    expect(blank.locator("#detail")).to_be_hidden()
+    expect(blank.locator("#editor")).to_be_visible()
+
+
+def test_a_skip_link_passes_the_avatars(studio, server: str, screen: str) -> None:
+    open_studio(studio, server, "seed=0&count=256&size=64", tiles=256)
+    studio.keyboard.press("Tab")  # the first stop on the page
+    skip = studio.get_by_role("link", name="Skip to Pinned and the tools")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    snap(studio, screen, "skip-link")
+    studio.keyboard.press("Enter")
+    expect(studio.locator("#pins-title")).to_be_focused()
+    assert "pins-title" not in studio.url  # the address stays the grid's
+    studio.keyboard.press("Tab")
+    assert studio.evaluate("document.activeElement.closest('.side') !== null")
+    # another one where the avatars begin, for whoever has just changed the grid's controls
+    studio.locator("#random").focus()
+    studio.keyboard.press("Tab")
+    expect(studio.get_by_role("link", name="Skip the avatars")).to_be_focused()
+    expect(studio.get_by_role("link", name="Skip the avatars")).to_be_in_viewport()
+    snap(studio, screen, "skip-avatars")
+    studio.keyboard.press("Enter")
+    expect(studio.locator("#pins-title")).to_be_focused()
+    expect(studio.locator("#message")).to_be_hidden()

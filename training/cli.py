@@ -61,6 +61,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="skip FD/KID/precision/recall/copies in the data set's own encoder (on by default with --data)",
     )
     p.add_argument("--encoder-cache", help="folder of trained feature encoders (or $AVATARS_ENCODER_CACHE)")
+    p.add_argument("--second-lens", action="store_true", help="also score in the second lens (sr_* keys)")
+    p.add_argument("--sr-lens", help="second-lens weights (default: release v3's upscaler, or $AVATARS_SR_LENS)")
     p.add_argument("--device", default="cpu")
 
 
@@ -114,6 +116,8 @@ def _add_metric_check(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, default=2000, help="images per variant (at most the held-out set's size)")
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--encoder-cache", help="folder of trained feature encoders (or $AVATARS_ENCODER_CACHE)")
+    p.add_argument("--no-second-lens", action="store_true", help="score in the first lens only")
+    p.add_argument("--sr-lens", help="second-lens weights (default: release v3's upscaler, or $AVATARS_SR_LENS)")
 
 
 def _add_directions(sub: argparse._SubParsersAction) -> None:
@@ -217,6 +221,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         fid=args.fid,
         distribution=args.distribution,
         encoder_cache=args.encoder_cache,
+        second_lens=args.second_lens,
+        sr_lens=args.sr_lens,
         device=args.device,
     )
     print(json.dumps(results, indent=2))  # the command's output, for people and scripts
@@ -294,12 +300,17 @@ def cmd_metric_check(args: argparse.Namespace) -> None:
     from training.metrics.check import report, run_check
     from training.metrics.distribution import build_reference
     from training.metrics.encoder import EncoderRecipe
+    from training.metrics.sr_lens import SrLensRecipe, build_sr_reference
 
     start = time.monotonic()
     data = load_images(args.data, args.resolution)
     recipe = EncoderRecipe(resolution=args.resolution)
     reference = build_reference(data.images, recipe, args.encoder_cache)
-    rows = run_check(reference, data.images, recipe, args.samples)
+    second = None
+    if not args.no_second_lens:
+        lens_recipe = SrLensRecipe(holdout=recipe.holdout, seed=recipe.seed)
+        second = build_sr_reference(data.images, args.sr_lens, lens_recipe, args.encoder_cache)
+    rows = run_check(reference, data.images, recipe, args.samples, second)
     header = {
         "command": f"`python -m training {shlex.join(sys.argv[1:])}`" if sys.argv[1:] else "",
         "data": f"{args.data.name}, {len(data)} images, {len(reference.train)} train / "
@@ -307,6 +318,7 @@ def cmd_metric_check(args: argparse.Namespace) -> None:
         "encoder": f"`{reference.encoder_id}`, "
         + ("trained" if reference.cached.trained else "read from cache")
         + f" in {reference.cached.seconds:.0f} s",
+        **({"second lens": f"`{second.lens_id}`"} if second is not None else {}),
         "wall time": f"{time.monotonic() - start:.0f} s",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

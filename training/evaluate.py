@@ -21,6 +21,7 @@ from training.metrics.distribution import DistributionReference, build_reference
 from training.metrics.encoder import EncoderRecipe
 from training.metrics.face_detection import FaceDetector, MetricUnavailable, resolve_cascade
 from training.metrics.fid import fid_kid, resolve_inception_weights
+from training.metrics.sr_lens import SrLensRecipe, SrReference, build_sr_reference
 from training.sampling import GRID_SEEDS_START, generate, generate_eval_samples, generate_seeds, real_eval_samples
 from training.visualize import comparison_sheet, interpolation_strips, save_png
 
@@ -37,6 +38,7 @@ class RealSide:
 
     real: torch.Tensor | None = None  # `samples` real images (face rate, FID)
     reference: DistributionReference | None = None
+    second: SrReference | None = None  # the second lens (training/metrics/sr_lens.py)
     detector: FaceDetector | None = None
     real_face_rate: float | None = None
 
@@ -50,7 +52,11 @@ def prepare_real(
     distribution: bool = True,
     encoder_cache: str | None = None,
     encoder_recipe: EncoderRecipe | None = None,
+    second_lens: bool = False,
+    sr_lens: str | None = None,
 ) -> RealSide:
+    """`second_lens` adds the second lens (weights `sr_lens`, default release v3's upscaler) beside the
+    first; its training-face features are computed once per data set (minutes) and cached."""
     side = RealSide()
     if data is not None:
         image_set = load_images(data, resolution)
@@ -58,6 +64,9 @@ def prepare_real(
         if distribution:
             recipe = encoder_recipe or EncoderRecipe(resolution=resolution)
             side.reference = build_reference(image_set.images, recipe, encoder_cache)
+            if second_lens:
+                lens_recipe = SrLensRecipe(holdout=recipe.holdout, seed=recipe.seed)
+                side.second = build_sr_reference(image_set.images, sr_lens, lens_recipe, encoder_cache)
     try:
         side.detector = FaceDetector(resolve_cascade(cascade))
     except MetricUnavailable as exc:
@@ -77,6 +86,8 @@ def score(generated: torch.Tensor, side: RealSide) -> dict[str, Any]:
         results["real_samples"] = len(side.real)
     if side.reference is not None:
         results |= side.reference.score(generated)
+    if side.second is not None:
+        results |= side.second.score(generated)
     if side.detector is not None:
         results["face_rate"] = side.detector.rate(to_hwc(generated))
         if side.real_face_rate is not None:
@@ -99,6 +110,8 @@ def evaluate(
     distribution: bool = True,
     encoder_cache: str | None = None,
     encoder_recipe: EncoderRecipe | None = None,
+    second_lens: bool = False,
+    sr_lens: str | None = None,
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Metrics as a dict; pictures and metrics.json into out_dir when given.
@@ -117,7 +130,8 @@ def evaluate(
     if truncation != 1.0:
         results["truncation"] = truncation
     side = prepare_real(data, info.config.resolution, samples=samples, cascade=cascade, distribution=distribution,
-                        encoder_cache=encoder_cache, encoder_recipe=encoder_recipe)  # fmt: skip
+                        encoder_cache=encoder_cache, encoder_recipe=encoder_recipe, second_lens=second_lens,
+                        sr_lens=sr_lens)  # fmt: skip
     results |= score(generated, side)
 
     if fid:

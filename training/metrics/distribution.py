@@ -220,25 +220,52 @@ def _block_fd(mu_g: np.ndarray, sigma_g: np.ndarray, mu_r: np.ndarray, sigma_r: 
     return frechet_distance(mu_g[block], sigma_g[block, block], mu_r[block], sigma_r[block, block])
 
 
+def lens_scores(
+    features: np.ndarray,
+    reference: np.ndarray,
+    train: np.ndarray,
+    reference_nn: np.ndarray,
+    families: dict[str, slice],
+    k: int = NEAREST_K,
+    kid_subsets: int = KID_SUBSETS,
+) -> dict[str, float]:
+    """FD (joint and per feature family), KID, precision/recall and copy shares of generated
+    features in one lens, under plain keys; each lens names them in its own namespace."""
+    mu_g, sigma_g = feature_statistics(features)
+    mu_r, sigma_r = feature_statistics(reference)
+    kid, kid_std = kernel_distance(features, reference, subsets=kid_subsets)
+    precision, recall = precision_recall(reference, features, k)
+    copies = copy_shares(nearest_distances(features, train), reference_nn)
+    return {
+        "fd": frechet_distance(mu_g, sigma_g, mu_r, sigma_r),
+        **{f"fd_{name}": _block_fd(mu_g, sigma_g, mu_r, sigma_r, block) for name, block in families.items()},
+        "kid": kid,
+        "kid_std": kid_std,
+        "precision": precision,
+        "recall": recall,
+        "copies_p1": copies[1],
+        "copies_p5": copies[5],
+    }
+
+
 def score_features(
     ref: DistributionReference, features: np.ndarray, k: int = NEAREST_K, kid_subsets: int = KID_SUBSETS
 ) -> dict[str, Any]:
-    mu_g, sigma_g = feature_statistics(features)
-    mu_r, sigma_r = feature_statistics(ref.reference)
     split = ref.cached.encoder.content_dim
-    kid, kid_std = kernel_distance(features, ref.reference, subsets=kid_subsets)
-    precision, recall = precision_recall(ref.reference, features, k)
-    copies = copy_shares(nearest_distances(features, ref.train), ref.reference_nn)
+    families = {"content": slice(0, split)}
+    if split < ref.reference.shape[1]:
+        families["palette"] = slice(split, None)
+    s = lens_scores(features, ref.reference, ref.train, ref.reference_nn, families, k, kid_subsets)
     return {
-        KEY_FD: frechet_distance(mu_g, sigma_g, mu_r, sigma_r),
-        KEY_FD_CONTENT: _block_fd(mu_g, sigma_g, mu_r, sigma_r, slice(0, split)),
-        KEY_FD_PALETTE: _block_fd(mu_g, sigma_g, mu_r, sigma_r, slice(split, None)) if split < len(mu_r) else 0.0,
-        KEY_KID: kid,
-        KEY_KID_STD: kid_std,
-        KEY_PRECISION: precision,
-        KEY_RECALL: recall,
-        KEY_COPIES_P1: copies[1],
-        KEY_COPIES_P5: copies[5],
+        KEY_FD: s["fd"],
+        KEY_FD_CONTENT: s["fd_content"],
+        KEY_FD_PALETTE: s.get("fd_palette", 0.0),
+        KEY_KID: s["kid"],
+        KEY_KID_STD: s["kid_std"],
+        KEY_PRECISION: s["precision"],
+        KEY_RECALL: s["recall"],
+        KEY_COPIES_P1: s["copies_p1"],
+        KEY_COPIES_P5: s["copies_p5"],
         KEY_COLOURS: colours_per_image(features[:, split:]),
         "real_" + KEY_COLOURS: colours_per_image(ref.reference[:, split:]),
         "ssl_samples": len(features),

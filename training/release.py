@@ -78,6 +78,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--min-face-rate-ratio", type=float, help="face rate against real images' rate (default 0.95)")
     check.add_argument("--max-copies-p1", type=float, help="share of near-copies (default 0.02)")
     check.add_argument("--min-speed-ratio", type=float, help="images/s against the baseline's (default 0.5)")
+    check.add_argument("--max-second-fd-ratio", type=float, help="second-lens FD against the baseline's (default 1.05)")
+    check.add_argument(
+        "--max-precision-drop", type=float, help="precision below the baseline's, in each lens (default 0.02)"
+    )
+    check.add_argument("--max-recall-drop", type=float, help="recall below the baseline's, in each lens (default 0.03)")
+    check.add_argument(
+        "--face-rate-warn-ratio", type=float, help="warn above this face rate against real images' (default 1.1)"
+    )
+    check.add_argument("--sr-lens", help="second-lens weights (default: release v3's upscaler, or $AVATARS_SR_LENS)")
     check.add_argument("--upscaler", type=Path, help="the HD upscaler it ships with: report and gate each HD size")
     check.add_argument(
         "--min-hd-face-rate-ratio", type=float, help="HD face rate against Lanczos's, per size (default 0.95)"
@@ -112,7 +121,7 @@ def check(args: argparse.Namespace) -> int:
     verify_files(manifest)  # the baseline as published, not as it may have been edited since
     report = check_release(
         args.checkpoint, manifest.file_of(baseline), data=args.data, cascade=args.cascade, samples=args.samples,
-        encoder_cache=args.encoder_cache, gates=gates, out_dir=args.out, upscaler=args.upscaler,
+        encoder_cache=args.encoder_cache, gates=gates, out_dir=args.out, upscaler=args.upscaler, sr_lens=args.sr_lens,
     )  # fmt: skip
     print(markdown(report))  # the command's output
     return 0 if report["passed"] else 1

@@ -20,8 +20,11 @@ from training.cli import main
 from training.config import ConfigError
 from training.release_gate import Gates, check_release, judge, markdown, measure_speed
 
-BASELINE = {"ssl_fd": 0.20, "face_rate": 0.70, "copies_p1": 0.0, "images_per_s": 1000.0, "real_face_rate": 0.72}
-GOOD = {"ssl_fd": 0.14, "face_rate": 0.71, "copies_p1": 0.01, "images_per_s": 700.0, "real_face_rate": 0.72}
+LENSES = {"precision": 0.90, "recall": 0.40, "sr_fd": 5.0, "sr_precision": 0.80, "sr_recall": 0.50, "sr_copies_p1": 0.0}
+BASELINE = LENSES | {"ssl_fd": 0.2, "face_rate": 0.7, "copies_p1": 0.0, "images_per_s": 1000.0, "real_face_rate": 0.72}
+GOOD = LENSES | {"ssl_fd": 0.14, "face_rate": 0.71, "copies_p1": 0.01, "images_per_s": 700.0, "real_face_rate": 0.72}
+GATES = ["FD", "FD (lens 2)", "precision (lens 1)", "recall (lens 1)", "precision (lens 2)", "recall (lens 2)",
+         "face rate", "copies_p1 (lens 1)", "copies_p1 (lens 2)", "images/s"]  # fmt: skip
 
 
 def verdicts(candidate: dict, gates: Gates | None = None) -> dict[str, bool]:
@@ -29,21 +32,44 @@ def verdicts(candidate: dict, gates: Gates | None = None) -> dict[str, bool]:
 
 
 def test_a_candidate_better_on_every_gate_passes() -> None:
-    assert verdicts(GOOD) == {"FD": True, "face rate": True, "copies_p1": True, "images/s": True}
+    assert verdicts(GOOD) == dict.fromkeys(GATES, True)
 
 
 @pytest.mark.parametrize(
     ("change", "gate"),
     [
         ({"ssl_fd": 0.151}, "FD"),  # only 24.5% lower: the issue asks for 25%
+        ({"sr_fd": 5.26}, "FD (lens 2)"),  # 5.2% worse in the second lens: more than the 5% margin
+        ({"precision": 0.879}, "precision (lens 1)"),
+        ({"recall": 0.369}, "recall (lens 1)"),
+        ({"sr_precision": 0.779}, "precision (lens 2)"),
+        ({"sr_recall": 0.469}, "recall (lens 2)"),
         ({"face_rate": 0.68}, "face rate"),  # 0.944 of real
-        ({"copies_p1": 0.03}, "copies_p1"),
+        ({"copies_p1": 0.03}, "copies_p1 (lens 1)"),
+        ({"sr_copies_p1": 0.03}, "copies_p1 (lens 2)"),
         ({"images_per_s": 499.0}, "images/s"),
     ],
 )
 def test_each_gate_fails_on_its_own(change: dict, gate: str) -> None:
     result = verdicts(GOOD | change)
     assert not result.pop(gate) and all(result.values())
+
+
+def test_better_in_one_lens_by_trading_away_the_other_is_refused() -> None:
+    # 30% lower FD in the primary lens, bought with more recall than precision lost, or with the other lens
+    traded = GOOD | {"precision": 0.95, "recall": 0.30}
+    assert verdicts(traded)["FD"] and not verdicts(traded)["recall (lens 1)"]
+    assert not verdicts(GOOD | {"sr_fd": 7.0})["FD (lens 2)"]
+    # within the margins a small loss is sampling noise, not a trade
+    assert all(verdicts(GOOD | {"sr_fd": 5.2, "precision": 0.885, "sr_recall": 0.475}).values())
+    assert all(verdicts(GOOD | {"sr_fd": 7.0}, Gates(max_second_fd_ratio=1.5)).values())
+
+
+def test_a_face_rate_far_above_real_is_a_warning_not_a_win() -> None:
+    assert release_gate.warnings(GOOD, Gates()) == []
+    (warning,) = release_gate.warnings(GOOD | {"face_rate": 0.85}, Gates())
+    assert "1.18x real" in warning and "stereotyped" in warning
+    assert verdicts(GOOD | {"face_rate": 0.85})["face rate"]  # reported, not refused
 
 
 def test_a_detector_that_misses_real_faces_fails_the_face_gate() -> None:
@@ -64,6 +90,8 @@ def test_gates_are_configurable_and_checked() -> None:
         Gates(max_fd_ratio=0)
     with pytest.raises(ValueError, match="max_copies_p1"):
         Gates(max_copies_p1=2)
+    with pytest.raises(ValueError, match="max_recall_drop"):
+        Gates(max_recall_drop=-0.1)
 
 
 def test_speed_is_measured_for_every_generator() -> None:
@@ -94,10 +122,13 @@ def test_a_whole_check_scores_both_on_the_same_samples(faces: Path, tmp_path: Pa
     fd = next(g for g in itself["gates"] if g["gate"] == "FD")
     assert fd["candidate"] == fd["baseline"] and not fd["passed"]  # the same model is not 25% better than itself
     assert not itself["passed"] and itself["candidate"]["gflop_per_image"] == itself["baseline"]["gflop_per_image"]
+    second = next(g for g in itself["gates"] if g["gate"] == "FD (lens 2)")
+    assert second["candidate"] == second["baseline"] > 0 and second["passed"]  # scored in the second lens too
     written = json.loads((tmp_path / "out" / "release-check.json").read_text())
     assert written["gates"] == itself["gates"]
     assert "Release check: **FAIL**" in (tmp_path / "out" / "release-check.md").read_text()
-    lenient_gates = Gates(max_fd_ratio=100.0, min_face_rate_ratio=0.0, min_speed_ratio=0.0, min_real_face_rate=0.0)
+    lenient_gates = Gates(max_fd_ratio=100.0, min_face_rate_ratio=0.0, min_speed_ratio=0.0, min_real_face_rate=0.0,
+                          max_second_fd_ratio=100.0, max_precision_drop=1.0, max_recall_drop=1.0)  # fmt: skip
     lenient = check_release(other, base, **common, gates=lenient_gates)  # type: ignore[arg-type]
     assert lenient["passed"] and "real_face_rate" in lenient["candidate"]
     assert "**PASS**" in markdown(lenient)

@@ -276,7 +276,7 @@ async function showVariations() {
   grid.setAttribute("aria-busy", "true");
   const of = await currentCode();
   const body = { model: editor.model, of, n: VARIATIONS, strength: strength(), seed: editor.requestSeed, size: CHILD_SIZE };
-  const answer = await (await ctx.api("/variations", ctx.postJson(body))).json();
+  const answer = await (await ctx.api("/variations", ctx.postJson(body), { strength: "strength" })).json();
   grid.replaceChildren(...answer.variations.map((child) => childTile(child)));
   grid.dataset.parent = answer.parent;
   grid.dataset.seed = String(answer.seed);
@@ -367,7 +367,8 @@ async function createCharacters() {
   const hair = $("hair-color").value;
   if (!hair) throw new ctx.ApiError("This release offers no hair colours.", "hair-color");
   const body = { ...(model ? { model } : {}), player_ids: ids, hair_color: hair, size: 128 };
-  const answer = await (await ctx.api("/avatars", ctx.postJson(body))).json();
+  const fields = { player_ids: "player-ids", hair_color: "hair-color" };
+  const answer = await (await ctx.api("/avatars", ctx.postJson(body), fields)).json();
   const list = $("created");
   list.replaceChildren(...answer.avatars.map((item) => createdItem(answer.model || model, item, hair)));
 }

@@ -11,6 +11,7 @@ const MAX_WEIGHT = 10;
 const LATENT_BOUND = 10; // the API accepts latent values with |x| <= 10
 const DEFAULTS = { seed: "0", count: 24, truncation: 1, size: 128 };
 const $ = (id) => document.getElementById(id);
+const GRID_FIELDS = { seed: "seed", size: "size", truncation: "truncation" }; // a grid image's query -> its input
 const STORE_KEY = "avatar-studio:pins"; // the pins' codes (and labels), kept across reloads
 const EXPORT_SIZE = 128; // the zip's and sprite sheet's avatars
 const SPRITE_COLUMNS = 8;
@@ -26,6 +27,7 @@ const state = {
   renders: 0, // bumped per grid render, so late images of an older grid are dropped
   gridUrls: [], // object URLs of the grid's images, released when the grid is redrawn
   toastTimer: 0,
+  lastControl: null, // the control last pressed or focused: a message keeps clear of it
 };
 
 // ------------------------------------------------------------------------------------ API access
@@ -42,10 +44,43 @@ function plain(message) {
   return message.replace(/^(body|query|path|header)\.?/, "").replace(/^: /, "");
 }
 
-async function explain(response) {
+function ordinal(n) {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : ({ 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th");
+  return `${n}${suffix}`;
+}
+
+// A field's name as its label says it: "Player ids", "Hair colour", "How different"
+function fieldName(id) {
+  const input = $(id);
+  const label = input.closest("label") || document.querySelector(`label[for="${id}"]`);
+  if (!label) return id;
+  const words = label.cloneNode(true);
+  for (const part of words.querySelectorAll("input, select, textarea, .value")) part.remove();
+  return words.textContent.replace(/\s+/g, " ").trim() || id;
+}
+
+// A 422 names the field it refuses ({detail: [{loc: ["body", "player_ids", 1], msg}], message}): where
+// the request came from a field of the page (fields: the API's name -> the input's id), the error is
+// that field's, said in its label's words
+function fieldRefusal(body, fields) {
+  const first = body && Array.isArray(body.detail) ? body.detail[0] : null;
+  if (!first || !Array.isArray(first.loc)) return null;
+  const [, name, index] = first.loc;
+  const id = fields[name];
+  if (!id || !$(id)) return null;
+  const item = Number.isInteger(index) ? ` (the ${ordinal(index + 1)})` : "";
+  return new ApiError(`The server did not accept ${fieldName(id)}${item}: ${first.msg}.`, id, 422);
+}
+
+async function explain(response, fields = {}) {
   let body = null;
   try { body = await response.json(); } catch { /* not JSON */ }
   const detail = body && typeof body.detail === "string" ? body.detail : null;
+  if (response.status === 422) {
+    const refused = fieldRefusal(body, fields);
+    if (refused) return refused;
+  }
   if (response.status === 422 && body && body.message) {
     return `The server did not accept that: ${plain(body.message)}.`;
   }
@@ -59,19 +94,24 @@ async function explain(response) {
   return `Something went wrong (HTTP ${response.status}).`;
 }
 
-async function api(path, options = {}) {
+// fields: the request's fields that come from inputs of the page (the API's name -> the input's id),
+// so a 422 about one of them is shown at that input
+async function api(path, options = {}, fields = {}) {
   let response;
   try {
     response = await fetch(path, options);
   } catch {
     throw new ApiError("The server cannot be reached. Check that it is running.");
   }
-  if (!response.ok) throw new ApiError(await explain(response), null, response.status);
+  if (!response.ok) {
+    const explained = await explain(response, fields);
+    throw explained instanceof ApiError ? explained : new ApiError(explained, null, response.status);
+  }
   return response;
 }
 
-async function imageUrl(path, options) {
-  const blob = await (await api(path, options)).blob();
+async function imageUrl(path, options, fields = {}) {
+  const blob = await (await api(path, options, fields)).blob();
   return URL.createObjectURL(blob);
 }
 
@@ -100,6 +140,8 @@ function withModel(model, body) {
 
 // ------------------------------------------------------------------------------------- messages
 // One toast, fixed over the page: it never moves the tiles, and taps pass through it to what is below.
+// It shows at the bottom of the window, or at the top where it would cover the control last used
+// (a button near the bottom of the window, as Create often is on a phone).
 function say(text, kind = "error") {
   const box = $("message");
   clearTimeout(state.toastTimer);
@@ -107,7 +149,26 @@ function say(text, kind = "error") {
   $("message-text").setAttribute("role", kind === "info" ? "status" : "alert");
   box.hidden = false; // shown first, then filled, so screen readers announce the new text
   $("message-text").textContent = text;
+  placeMessage();
   if (kind === "info") state.toastTimer = setTimeout(hideMessage, 5000);
+}
+
+function placeMessage() {
+  const box = $("message");
+  box.classList.remove("top");
+  const control = state.lastControl && state.lastControl.isConnected ? state.lastControl : null;
+  if (!control) return;
+  const covered = (element) => {
+    const a = box.getBoundingClientRect();
+    const b = element.getBoundingClientRect();
+    return b.width > 0 && a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  };
+  // the control, and the fields of its form (what the person would fix and send again)
+  const form = control.closest("form");
+  const near = [control, ...(form ? form.querySelectorAll("input, select, button, textarea") : [])];
+  if (!near.some(covered)) return;
+  box.classList.add("top");
+  if (near.some(covered)) box.classList.remove("top"); // covered either way (a tall form): the bottom
 }
 
 function hideMessage() {
@@ -115,9 +176,43 @@ function hideMessage() {
   $("message").hidden = true;
 }
 
+// A field's own error: said under its form, and tied to the field (aria-invalid, aria-describedby),
+// rather than in the toast, which covers the page and is read out of context
+function showFieldError(id, text) {
+  const field = $(id);
+  let note = $("field-error");
+  if (!note) {
+    note = document.createElement("p");
+    note.id = "field-error";
+    note.className = "field-error";
+    note.setAttribute("role", "alert");
+  }
+  const form = field.closest("form");
+  if (form) form.append(note);
+  else (field.closest("label") || field).after(note);
+  note.textContent = text;
+  field.setAttribute("aria-invalid", "true");
+  const described = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter((d) => d && d !== note.id);
+  field.dataset.describedBy = described.join(" ");
+  field.setAttribute("aria-describedby", [...described, note.id].join(" "));
+}
+
+function clearFieldError() {
+  for (const field of document.querySelectorAll('[aria-invalid="true"]')) {
+    field.removeAttribute("aria-invalid");
+    if (field.dataset.describedBy !== undefined) {
+      if (field.dataset.describedBy) field.setAttribute("aria-describedby", field.dataset.describedBy);
+      else field.removeAttribute("aria-describedby");
+      delete field.dataset.describedBy;
+    }
+  }
+  const note = $("field-error");
+  if (note) note.remove();
+}
+
 function clearMessage() {
   hideMessage();
-  for (const field of document.querySelectorAll('[aria-invalid="true"]')) field.removeAttribute("aria-invalid");
+  clearFieldError();
 }
 
 async function guarded(task) {
@@ -125,10 +220,12 @@ async function guarded(task) {
   try {
     await task();
   } catch (error) {
-    say(error instanceof ApiError ? error.message : `Unexpected problem: ${error.message}`);
-    if (error.field) {
-      $(error.field).setAttribute("aria-invalid", "true");
+    const text = error instanceof ApiError ? error.message : `Unexpected problem: ${error.message}`;
+    if (error.field && $(error.field)) {
+      showFieldError(error.field, text);
       $(error.field).focus();
+    } else {
+      say(text);
     }
   }
 }
@@ -297,7 +394,7 @@ async function renderGrid({ replace = false } = {}) {
   state.gridUrls = [];
   state.gridTruncation = truncation;
   const loads = [];
-  const load = (img, path) => imageUrl(path).then((url) => {
+  const load = (img, path) => imageUrl(path, {}, GRID_FIELDS).then((url) => {
     if (render !== state.renders) { release(url); return; } // a newer grid is on screen
     state.gridUrls.push(url);
     img.src = url;
@@ -726,6 +823,8 @@ function oneRelease(pins, field) {
 }
 
 // ------------------------------------------------------------------------------- interpolation
+const WALK_FIELDS = { steps: "walk-steps", mode: "walk-mode", start: "walk-a", end: "walk-b" };
+
 async function interpolatePins() {
   const a = pinById("walk-a");
   const b = pinById("walk-b");
@@ -746,8 +845,8 @@ async function interpolatePins() {
   // drawn latents have their truncation in them already
   const request = withModel(model, { start, end, steps, mode: $("walk-mode").value, truncation: 1, size: 128 });
   const [strip, gif] = await Promise.all([
-    imageUrl("/interpolate", postJson({ ...request, format: "png" }, "image/png")),
-    imageUrl("/interpolate", postJson({ ...request, format: "gif", frame_ms: 100 }, "image/gif")),
+    imageUrl("/interpolate", postJson({ ...request, format: "png" }, "image/png"), WALK_FIELDS),
+    imageUrl("/interpolate", postJson({ ...request, format: "gif", frame_ms: 100 }, "image/gif"), WALK_FIELDS),
   ]);
   release($("walk-strip").src);
   release($("walk-gif").src);
@@ -1044,6 +1143,12 @@ function showCard(name, compare) {
 // ---------------------------------------------------------------------------------- wiring
 function wire() {
   $("message-close").addEventListener("click", clearMessage);
+  const noteControl = (event) => {
+    const control = event.target instanceof Element && event.target.closest("button, input, select, textarea, a");
+    if (control && control.id !== "message-close") state.lastControl = control;
+  };
+  document.addEventListener("pointerdown", noteControl, true);
+  document.addEventListener("focusin", noteControl, true);
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !$("message").hidden) clearMessage();
   });

@@ -65,3 +65,8 @@ def open_studio(page, server: str, view: str, tiles: int | None = None) -> None:
 
 def pins(page):
     return page.locator("#pins .pin")
+
+
+def field_error(page):
+    """A field's error: said under its form and tied to the field (aria-describedby), not in the toast."""
+    return page.locator("#field-error")

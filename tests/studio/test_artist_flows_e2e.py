@@ -208,3 +208,71 @@ def test_a_skip_link_passes_the_avatars(studio, server: str, screen: str) -> Non
     studio.keyboard.press("Enter")
     expect(studio.locator("#pins-title")).to_be_focused()
     expect(studio.locator("#message")).to_be_hidden()
+
+
+# ------------------------------------------------------------------- 7. errors tied to their fields
+def boxes_meet(a: dict, b: dict) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def test_a_server_422_is_tied_to_its_field(studio, server: str, screen: str) -> None:
+    open_studio(studio, server, "seed=0&count=4&size=64", tiles=4)
+    field = studio.get_by_label("Player ids")
+    field.fill(f"alice, {'x' * 129}")  # the API takes ids of 1 to 128 characters; the page does not check
+    with studio.expect_response(lambda r: r.url.endswith("/avatars") and r.request.method == "POST") as info:
+        studio.get_by_role("button", name="Create", exact=True).click()
+    assert info.value.status == 422  # the server's own refusal, naming body.player_ids.1
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_be_focused()
+    described = field.get_attribute("aria-describedby").split()
+    assert "player-ids-hint" in described  # the hint is still read, with the error
+    error = studio.locator(f"#{described[-1]}")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("Player ids")
+    expect(error).to_contain_text("the 2nd")
+    expect(error).to_contain_text("at most 128 characters")
+    assert "body." not in error.inner_text() and "player_ids" not in error.inner_text()
+    expect(studio.locator("#message")).to_be_hidden()  # said beside the field, not in a toast over the page
+    expect(error).to_be_in_viewport()
+    snap(studio, screen, "field-error", full_page=False)
+    # fixed and sent again: the mark goes
+    field.fill("alice")
+    studio.get_by_role("button", name="Create", exact=True).click()
+    expect(studio.locator("#created li")).to_have_count(1)
+    expect(field).not_to_have_attribute("aria-invalid", "true")
+    assert field.get_attribute("aria-describedby") == "player-ids-hint"
+
+    # a size the server refuses on the grid (sent changed on the way): the Size box is marked
+    studio.route(
+        lambda url: "/avatars/" in url and "size=64" in url,
+        lambda route: route.continue_(url=route.request.url.replace("size=64", "size=100")),
+    )
+    studio.click("#next")
+    expect(studio.locator("#size")).to_have_attribute("aria-invalid", "true")
+    size_error = studio.locator(f"#{studio.locator('#size').get_attribute('aria-describedby')}")
+    expect(size_error).to_contain_text("Size")
+    expect(size_error).to_contain_text("64, 128, 256 or 512")
+
+
+@pytest.mark.parametrize("where", ["end", "start"])
+def test_a_message_never_covers_the_control_that_raised_it(studio, server: str, screen: str, where: str) -> None:
+    open_studio(studio, server, "seed=0&count=24&size=64", tiles=24)
+    studio.route(
+        lambda url: url.endswith("/avatars"),
+        lambda route: route.fulfill(status=503, headers={"Retry-After": "2"}, json={"detail": "queue full"}),
+    )
+    create = studio.get_by_role("button", name="Create", exact=True)
+    create.evaluate("(e, where) => e.scrollIntoView({block: where})", where)
+    create.click()
+    message = studio.locator("#message")
+    expect(message).to_contain_text("The server is busy right now")
+    expect(message).to_be_in_viewport()
+    studio.wait_for_timeout(50)  # placed on the frame it is shown
+    for control in (create, studio.get_by_label("Player ids"), studio.get_by_label("Hair colour")):
+        assert not boxes_meet(message.bounding_box(), control.bounding_box()), control
+    snap(studio, screen, f"toast-{where}", full_page=False)

@@ -16,7 +16,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.studio.helpers import CHROMIUM, DATA_LICENSE, open_studio, pins, shoot, sticking_out, wait_for_tiles
+from tests.studio.helpers import (
+    CHROMIUM,
+    DATA_LICENSE,
+    field_error,
+    open_studio,
+    pins,
+    shoot,
+    sticking_out,
+    wait_for_tiles,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -570,4 +579,5 @@ def test_hair_colour_creation_shows_avatars(studio, server: str, screen: str) ->
 
     studio.get_by_label("Player ids").fill(" ")
     studio.get_by_role("button", name="Create", exact=True).click()
-    expect(studio.locator("#message")).to_contain_text("Enter a player id")
+    expect(field_error(studio)).to_contain_text("Enter a player id")
+    expect(studio.get_by_label("Player ids")).to_have_attribute("aria-invalid", "true")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.studio.helpers import CHROMIUM, open_studio, pins, shoot, sticking_out, wait_for_tiles
+from tests.studio.helpers import CHROMIUM, field_error, open_studio, pins, shoot, sticking_out, wait_for_tiles
 
 pytestmark = pytest.mark.e2e
 
@@ -107,15 +107,17 @@ def test_bad_input_shows_a_message(page) -> None:
     wait_for_tiles(page, 24)
     page.fill("#count", "999")
     page.click("#show")
-    message = page.locator("#message")
-    playwright_api.expect(message).to_be_visible()
-    playwright_api.expect(message).to_contain_text("Count must be a whole number from 1 to 256")
+    error = field_error(page)
+    playwright_api.expect(error).to_be_visible()
+    playwright_api.expect(error).to_contain_text("Count must be a whole number from 1 to 256")
     playwright_api.expect(page.locator("#count")).to_be_focused()  # the field to fix, marked for screen readers
     playwright_api.expect(page.locator("#count")).to_have_attribute("aria-invalid", "true")
+    playwright_api.expect(page.locator("#count")).to_have_attribute("aria-describedby", "field-error")
     shoot(page, "bad-input")
     page.fill("#count", "4")
     page.click("#show")
-    playwright_api.expect(message).to_be_hidden()
+    playwright_api.expect(error).to_be_hidden()
+    message = page.locator("#message")
     page.click("#walk")  # nothing pinned yet
     playwright_api.expect(message).to_contain_text("Pin at least two avatars")
 
@@ -129,10 +131,11 @@ def test_the_servers_own_refusal_is_shown_in_plain_words(page) -> None:
         lambda route: route.continue_(url=route.request.url.replace("size=128", "size=100")),
     )
     page.click("#next")
-    message = page.locator("#message")
-    playwright_api.expect(message).to_contain_text("The server did not accept that: size")
-    playwright_api.expect(message).to_contain_text("size must be one of 64, 128, 256 or 512")
-    assert "query." not in message.inner_text()
+    error = field_error(page)  # the refusal names the query's size: said at the Size box
+    playwright_api.expect(error).to_contain_text("The server did not accept Size: ")
+    playwright_api.expect(error).to_contain_text("size must be one of 64, 128, 256 or 512")
+    playwright_api.expect(page.locator("#size")).to_have_attribute("aria-invalid", "true")
+    assert "query." not in error.inner_text()
 
 
 def test_api_errors_are_explained_in_plain_words(page) -> None:
@@ -211,13 +214,14 @@ def test_phone_layout(browser, server: str) -> None:
     page.wait_for_function("document.getElementById('walk-gif').naturalWidth === 128", timeout=30_000)
     assert sticking_out(page) == []
     shoot(page, "phone")
-    page.fill("#walk-steps", "99")  # far below the top of the page: the message must still be seen
+    page.fill("#walk-steps", "99")  # far below the top of the page: the error must still be seen
     page.click("#walk")
-    playwright_api.expect(page.locator("#message")).to_contain_text("Steps must be a whole number from 2 to 64")
-    playwright_api.expect(page.locator("#message")).to_be_in_viewport()
+    playwright_api.expect(field_error(page)).to_contain_text("Steps must be a whole number from 2 to 64")
+    playwright_api.expect(field_error(page)).to_be_in_viewport()
     shoot(page, "phone-message", full_page=False)  # what the person sees
-    page.get_by_role("button", name="Dismiss message").tap()
-    playwright_api.expect(page.locator("#message")).to_be_hidden()
+    page.fill("#walk-steps", "4")
+    page.click("#walk")
+    playwright_api.expect(field_error(page)).to_be_hidden()
     context.close()
 
 
@@ -348,26 +352,27 @@ def test_blend_weights_and_pins_are_checked(blank, server: str) -> None:
     expect = playwright_api.expect
     pin_first_two(blank, server)
     message = blank.locator("#message")
+    error = field_error(blank)
     blank.fill("#weight-b", "")
     blank.click("#blend")
-    expect(message).to_contain_text("Weight of B is blank")
+    expect(error).to_contain_text("Weight of B is blank")
     expect(blank.locator("#weight-b")).to_be_focused()
     blank.locator("#weight-b").press_sequentially("1e")  # what a number field holds but cannot read
     blank.click("#blend")
-    expect(message).to_contain_text("Weight of B is not a number")
+    expect(error).to_contain_text("Weight of B is not a number")
     blank.fill("#weight-b", "-1")
     blank.fill("#weight-a", "1e6")
     blank.click("#blend")
-    expect(message).to_contain_text("Weight of A must be a number from −10 to 10")
+    expect(error).to_contain_text("Weight of A must be a number from −10 to 10")
     blank.fill("#weight-a", "9")  # in range, but the blend leaves what the model takes: refused, not clamped
     blank.click("#blend")
-    expect(message).to_contain_text("These weights go too far")
+    expect(error).to_contain_text("These weights go too far")
     expect(blank.locator("#blend-result")).to_be_hidden()
 
     blank.fill("#weight-a", "1")
     blank.select_option("#blend-b", label="#1 seed 0 · v1")  # A − A: nothing left but a grey blur
     blank.click("#blend")
-    expect(message).to_contain_text("A and B are the same pin (#1) and the weights cancel out")
+    expect(error).to_contain_text("A and B are the same pin (#1) and the weights cancel out")
     expect(blank.locator("#blend-result")).to_be_hidden()
     blank.fill("#weight-b", "-0.5")  # A − 0.5 A: allowed, and said plainly
     blank.click("#blend")
@@ -380,7 +385,7 @@ def test_random_with_a_bad_count_changes_nothing(blank, server: str) -> None:
     open_studio(blank, server, "seed=12&count=4&size=64", tiles=4)
     blank.fill("#count", "999")
     blank.click("#random")
-    expect(blank.locator("#message")).to_contain_text("Count must be a whole number from 1 to 256")
+    expect(field_error(blank)).to_contain_text("Count must be a whole number from 1 to 256")
     expect(blank.locator("#seed")).to_have_value("12")
     expect(blank.locator("#grid .tile").first).to_have_attribute("data-seed", "12")
 
@@ -476,7 +481,7 @@ def test_hd_releases_show_and_download_512_px_and_others_say_why_not(blank, serv
     # v1 draws no 512 px: the studio says so, naming the release that does, and asks nothing
     blank.select_option("#model", "v1")
     blank.click("#show")
-    message = blank.locator("#message")
-    playwright_api.expect(message).to_contain_text("Release v1 serves 64, 128, 256 px; 512 px needs an HD upscaler")
-    playwright_api.expect(message).to_contain_text("(v2 has one)")
+    error = field_error(blank)
+    playwright_api.expect(error).to_contain_text("Release v1 serves 64, 128, 256 px; 512 px needs an HD upscaler")
+    playwright_api.expect(error).to_contain_text("(v2 has one)")
     playwright_api.expect(blank.locator("#size")).to_have_attribute("aria-invalid", "true")

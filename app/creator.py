@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import torch
 
 from app.errors import invalid
-from app.releases import ServedRelease
-from app.schemas import LATENT_BOUND
+from app.releases import ReleaseRegistry, ServedRelease
+from app.schemas import EDIT_PAIR, LATENT_BOUND
 from gan.codes import (
     MAX_VARIATIONS,
     AvatarSpec,
@@ -27,7 +27,7 @@ from gan.codes import (
 )
 from gan.latents import MAX_SEED, derived_seed, truncate
 
-_EDIT = re.compile(r"^\s*([a-z][a-z0-9_]{0,63})\s*:\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*$")
+_EDIT = re.compile(EDIT_PAIR)  # the schema's pattern (EDITS_PATTERN) is these pairs joined by commas
 
 
 def parse_edits_query(text: str | None, loc: Sequence[str | int]) -> dict[str, float]:
@@ -36,12 +36,12 @@ def parse_edits_query(text: str | None, loc: Sequence[str | int]) -> dict[str, f
         return {}
     edits: dict[str, float] = {}
     for part in text.split(","):
-        match = _EDIT.match(part)
+        match = _EDIT.fullmatch(part)
         if match is None:
             raise invalid(loc, f"edits must look like 'hair_lightness:1.5,explore_3:-1', got {part.strip()!r}")
         name, value = match.group(1), float(match.group(2))
         if name in edits:
-            raise invalid(loc, f"edit {name!r} is given twice")
+            raise invalid(loc, f"edit {name!r} is given twice", "duplicate_edit")
         edits[name] = value
     return edits
 
@@ -51,7 +51,8 @@ def check_edits(served: ServedRelease, edits: dict[str, float], loc: Sequence[st
     if not edits:
         return
     if served.directions is None:
-        raise invalid(loc, f"release {served.name!r} has no published directions, so it takes no edits")
+        raise invalid(loc, f"release {served.name!r} has no published directions, so it takes no edits",
+                      "edit_out_of_range")  # fmt: skip
     for name, strength in edits.items():
         problem = served.directions.check_edit(name, strength)
         if problem is not None:
@@ -75,13 +76,14 @@ def edited(served: ServedRelease, latents: torch.Tensor, truncation: float, edit
 
 
 def decode_code(code: str, served: ServedRelease, loc: Sequence[str | int]) -> AvatarSpec:
-    """A code this release can draw, or a 422 naming what is wrong with it."""
+    """A code this release can draw, or a 422 naming what is wrong with it. The routes pick the
+    release the code names (`coded_release`), so a code never meets another release here."""
     try:
         spec = decode(code, max_latent_dim=served.model.latent_dim)
     except CodeError as exc:
         raise invalid(loc, f"not a valid avatar code: {exc}", "invalid_code") from None
     if spec.release != served.name:
-        raise invalid(loc, f"this code belongs to release {spec.release!r}, not {served.name!r}", "foreign_code")
+        raise invalid(loc, f"this code belongs to release {spec.release!r}, not {served.name!r}", "release_mismatch")
     if spec.latent is not None and len(spec.latent) != served.model.latent_dim:
         raise invalid(loc, f"the code's latent has {len(spec.latent)} values; {served.name} takes "
                       f"{served.model.latent_dim}", "invalid_code")  # fmt: skip
@@ -93,11 +95,25 @@ def decode_code(code: str, served: ServedRelease, loc: Sequence[str | int]) -> A
 
 
 def code_release(code: str, loc: Sequence[str | int]) -> str:
-    """The release a code names (for unversioned URLs, which follow the code), or a 422."""
+    """The release a code names, or a 422."""
     try:
         return decode(code).release
     except CodeError as exc:
         raise invalid(loc, f"not a valid avatar code: {exc}", "invalid_code") from None
+
+
+def coded_release(
+    code: str, releases: ReleaseRegistry, loc: Sequence[str | int], model: str | None = None
+) -> ServedRelease:
+    """The release that draws a code, on every route: the one the code names. Unknown: 404; retired:
+    410 with its successor (the shape of every release error). A body's `model` may repeat that
+    name, and naming another is a 422: the request contradicts itself, and drawing either release
+    would surprise someone. (A URL under another release redirects instead, see the routes.)"""
+    name = code_release(code, loc)
+    if model is not None and model != name:
+        raise invalid(["body", "model"], f"the code names release {name!r}, not {model!r}: leave `model` out "
+                      f"or name {name!r}", "release_mismatch")  # fmt: skip
+    return releases.resolve(name)
 
 
 def parent_spec(served: ServedRelease, of: str, truncation: float, loc: Sequence[str | int]) -> AvatarSpec:
@@ -105,12 +121,13 @@ def parent_spec(served: ServedRelease, of: str, truncation: float, loc: Sequence
     if re.fullmatch(r"[0-9]+", of):
         seed = int(of)
         if seed > MAX_SEED:
-            raise invalid(loc, "a seed must be below 2**63")
+            raise invalid(loc, "a seed must be below 2**63", "seed_out_of_range")
         return AvatarSpec(served.name, seed=seed, truncation=truncation).normalized()
     parent = decode_code(of, served, loc)
     if len(parent.variations) >= MAX_VARIATIONS:
         raise invalid(loc, f"this avatar is {len(parent.variations)} variation steps deep; a code keeps at most "
-                      f"{MAX_VARIATIONS}: start again from a seed or from the code's drawn_latent")  # fmt: skip
+                      f"{MAX_VARIATIONS}: start again from a seed or from the code's drawn_latent",
+                      "lineage_too_deep")  # fmt: skip
     return parent
 
 

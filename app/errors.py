@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path, get_route_path
 
 from app.batching import BatchFailed, JobExpired, QueueClosed, QueueFull
 from app.metrics import ServiceMetrics
@@ -16,6 +22,33 @@ from app.releases import ReleaseRegistry, RetiredRelease, ServedRelease, Unknown
 from app.service import ClientDisconnected
 
 logger = logging.getLogger(__name__)
+
+# The rules a request can break that the OpenAPI schema cannot say, because they depend on the
+# loaded releases, on several fields at once or on what a code holds. Each 422 for one of them has
+# its own `type`, and the schema's 422 answers list them (app/openapi.py): whatever else the service
+# refuses, the schema refuses too (tests/app/test_schema_fuzz.py holds it to that).
+UNSAID_RULES: dict[str, str] = {
+    "invalid_code": "a code that does not decode (its check digits, its canonical form, a value inside it)",
+    "lineage_too_deep": "variations of a code that already holds as many steps as a code keeps",
+    "code_option": "truncation or edits beside a code, which carries its own",
+    "release_mismatch": "a `model` naming another release than the code's",
+    "seed_out_of_range": "a seed given as text (a path, `of`) not below 2**63, or a grid that runs past it",
+    "latent_length": "a latent of another size than its release's (GET /models: generator.latent_dim)",
+    "size_not_served": "a size the release does not serve (GET /models: sizes)",
+    "too_many_pixels": "more work than AVATARS_MAX_REQUEST_PIXELS (images x size^2, search rounds included)",
+    "edit_out_of_range": "an edit the release does not offer, or a strength outside its range "
+    "(GET /models/{release}/directions)",
+    "duplicate_edit": "an edit named twice in a query string",
+    "hair_color_not_offered": "a hair colour the release does not offer",
+    "hair_color_edit": "an edit of the direction that `hair_color` sets itself",
+}
+INVALID = (
+    "the rule broken, by field: one the schema states, or one of these it cannot state (the error's `type`): "
+    + "; ".join(f"`{name}`: {rule}" for name, rule in UNSAID_RULES.items())
+)
+# FastAPI answers a body it cannot decode as JSON (not UTF-8, nested past Python's recursion limit)
+# with a bare 400; every other malformed body is a 422 `json_invalid`. One answer for all of them:
+INVALID_BODY = INVALID + "; and `json_invalid`: a body that is not JSON"
 
 
 def invalid(loc: Sequence[str | int], msg: str, type_: str = "value_error") -> RequestValidationError:
@@ -74,8 +107,41 @@ def check_pixels(
 
 
 def _clean(error: dict[str, Any]) -> dict[str, Any]:
-    # drop `input` (it can echo a whole latent list back) and `url`/`ctx` noise
-    return {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+    # drop `input` (it can echo a whole latent list back) and `url`/`ctx` noise; a JSON decode error
+    # keeps what the decoder said ("Expecting ',' delimiter")
+    msg = str(error.get("msg", ""))
+    if error.get("type") == "json_invalid" and (ctx := error.get("ctx")) and ctx.get("error"):
+        msg = f"{msg}: {ctx['error']}"
+    return {"loc": list(error.get("loc", ())), "msg": msg, "type": str(error.get("type", ""))}
+
+
+def _undecodable(exc: StarletteHTTPException) -> str | None:
+    """What made FastAPI's body reader give up with a bare 400 (the JSON decoder's own errors are
+    422s already), or None for any other HTTP error."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not UTF-8 text"
+    if isinstance(cause, RecursionError):
+        return "the body is nested too deeply"
+    return str(cause) or type(cause).__name__
+
+
+@lru_cache(maxsize=256)
+def _path_regex(template: str) -> re.Pattern[str]:
+    return compile_path(template)[0]
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at the request's path. The router's 405 names only the first
+    route whose path matched (`PUT /interpolate` said `Allow: POST` though GET works)."""
+    path = get_route_path(request.scope)
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):  # included routers' routes too
+        if route.path and route.methods and _path_regex(route.path).match(path):
+            methods |= route.methods
+    return sorted(methods)
 
 
 def _one_line(error: dict[str, Any]) -> str:
@@ -87,11 +153,22 @@ def install_error_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
     def rejected(reason: str) -> None:
         metrics.rejected.labels(reason).inc()
 
+    def invalid_answer(errors: list[dict[str, Any]]) -> JSONResponse:
+        rejected("invalid")
+        return JSONResponse(status_code=422, content={"detail": errors, "message": _one_line(errors[0])})
+
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        rejected("invalid")
-        errors = [_clean(e) for e in exc.errors()]
-        return JSONResponse(status_code=422, content={"detail": errors, "message": _one_line(errors[0])})
+        return invalid_answer([_clean(e) for e in exc.errors()])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if (problem := _undecodable(exc)) is not None:  # one answer for every body that is not JSON
+            return invalid_answer([{"loc": ["body"], "msg": f"JSON decode error: {problem}", "type": "json_invalid"}])
+        if exc.status_code == 405:
+            headers = {**(exc.headers or {}), "Allow": ", ".join(allowed_methods(request))}
+            return JSONResponse({"detail": exc.detail}, status_code=405, headers=headers)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(QueueFull)
     async def on_full(_: Request, exc: QueueFull) -> JSONResponse:

@@ -203,7 +203,14 @@ class ReleaseRegistry:
         return {s.hd_lane: s.upscaler for s in self.served.values() if s.upscaler is not None}
 
     def by_version(self, model_version: str) -> ServedRelease | None:
-        return next((s for s in self.served.values() if s.version == model_version), None)
+        """The served release of a model version; `RetiredRelease` (410) for a retired one's, as for its name."""
+        served = next((s for s in self.served.values() if s.version == model_version), None)
+        if served is None:
+            retired = next((r for r in self.manifest.releases if r.status == "retired" and r.version == model_version),
+                           None)  # fmt: skip
+            if retired is not None and retired.successor:
+                raise RetiredRelease(retired.name, retired.successor)
+        return served
 
     def listing(self) -> list[dict[str, Any]]:
         """Every release of the manifest, served or retired, for `GET /models`."""

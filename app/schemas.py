@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -20,16 +21,43 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from app.formats import BY_EXTENSION, FORMATS, QUALITY_RANGE
 from gan.attributes import HAIR_COLORS
-from gan.codes import MAX_CODE_CHARS, MAX_EDITS, f32
+from gan.codes import MAX_CODE_CHARS, MAX_EDITS
 from gan.latents import MAX_SEED
 from gan.releases import NAME_PATTERN
 
 SIZES = (64, 128, 256, 512)  # 512 only where the release has an upscaler that draws it (app/errors.check_size)
 LATENT_BOUND = 10.0
 HARD_MAX_ITEMS = 1024
+
+# The shapes of the text fields, as schema patterns (the routes refuse what does not match, with
+# their own messages). A code is base64url with a letter first, so that a path segment is a seed or
+# a code by its first character (gan/codes.py); whether it decodes, its check digits decide.
+CODE_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
+SEED_OR_CODE_PATTERN = r"^(?:[0-9]+|[A-Za-z][A-Za-z0-9_-]*)$"
+# a seed in an avatar URL: its digits, or one of the other spellings of the number that redirect to
+# them (+42, 042, 4_2, 42.0, ' 42')
+SEED_SPELLING = r" *\+?[0-9]+(?:_[0-9]+)*(?:\.0+)? *"
+AVATAR_PATTERN = rf"^(?:{SEED_SPELLING}|[A-Za-z][A-Za-z0-9_-]*)$"
+# one `name:strength` pair of a GET's edits; spaces only (not any whitespace), so that every regex
+# engine a client or fuzzer uses reads the pattern alike
+EDIT_PAIR = r" *([a-z][a-z0-9_]{0,63}) *: *([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?) *"
+EDITS_PATTERN = rf"^(?:{EDIT_PAIR}(?:,{EDIT_PAIR})*)?$"
+
+
+def _whole(value: Any) -> Any:
+    """A float with no fractional part, as the integer it is: JSON Schema's `integer` is any such
+    number (24.0 too), and bodies are strict, so they would refuse it; 24.5 still fails."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# last in an Annotated, after the bounds, so that they stay in the JSON schema as minimum and maximum
+WHOLE = BeforeValidator(_whole)
 
 
 def _allowed_size(value: int) -> int:
@@ -46,11 +74,18 @@ Size = Annotated[
         description="output side in px; larger sizes are drawn by the release's HD upscaler where it has one "
         "(GET /models: `upscaler.sizes`), else enlarged with Lanczos; 512 only with an upscaler"
     ),
+    WHOLE,
 ]
 
 
-def _float32_positive(value: float) -> float:
-    if f32(value) <= 0.0:
+# Truncation is computed in float32, which rounds values below about 7e-46 to 0 (every latent on the
+# mean) and keeps those below 1.2e-38 only as imprecise subnormals. The bound is the round number
+# the error always named, and is in the schema now (the schema said "> 0", so tiny values got a 422)
+MIN_TRUNCATION = 1e-38
+
+
+def _truncation_in_float32(value: float) -> float:
+    if value < MIN_TRUNCATION:  # Field(ge=1e-38) would say "greater than or equal to 0.0000...01"
         raise ValueError("truncation must be at least 1e-38: it is computed in float32")
     return value
 
@@ -58,12 +93,13 @@ def _float32_positive(value: float) -> float:
 Truncation = Annotated[
     float,
     Field(
-        gt=0.0,
         le=1.0,
         allow_inf_nan=False,
-        description="truncation psi: latents are scaled toward the mean by psi; lower = tamer, less varied",
+        description="truncation psi: latents are scaled toward the mean by psi; lower = tamer, less varied "
+        "(computed in float32, so at least 1e-38)",
+        json_schema_extra={"minimum": MIN_TRUNCATION},
     ),
-    AfterValidator(_float32_positive),  # after the bounds: it only sees 0 < value <= 1
+    AfterValidator(_truncation_in_float32),
 ]
 
 
@@ -75,15 +111,11 @@ def quality_rule(fmt: str) -> str:
 FormatName = Literal[tuple(FORMATS)]  # type: ignore[valid-type]
 Extension = Literal[tuple(BY_EXTENSION)]  # type: ignore[valid-type]
 Quality = Annotated[
-    int | None,
-    Field(
-        ge=QUALITY_RANGE[0],
-        le=QUALITY_RANGE[1],
-        description="lossy quality for webp (without it: lossless), jpeg and avif; not for png",
-    ),
+    Annotated[int, Field(ge=QUALITY_RANGE[0], le=QUALITY_RANGE[1]), WHOLE] | None,
+    Field(description="lossy quality for webp (without it: lossless), jpeg and avif; not for png"),
 ]
-QuerySeed = Annotated[int, Field(ge=0, le=MAX_SEED, description="0 <= seed < 2**63")]
-BodySeed = Annotated[int, Field(ge=0, le=MAX_SEED, strict=True, description="0 <= seed < 2**63")]
+QuerySeed = Annotated[int, Field(ge=0, le=MAX_SEED, description="0 <= seed < 2**63"), WHOLE]
+BodySeed = Annotated[int, Field(ge=0, le=MAX_SEED, strict=True, description="0 <= seed < 2**63"), WHOLE]
 PlayerId = Annotated[str, Field(min_length=1, max_length=128, description="any 1-128 character id")]
 LatentValue = Annotated[float, Field(ge=-LATENT_BOUND, le=LATENT_BOUND, allow_inf_nan=False)]
 Latent = Annotated[
@@ -118,15 +150,22 @@ Edits = Annotated[
     ),
 ]
 EditsQuery = Annotated[
-    str | None,
+    Annotated[str, Field(max_length=2048, json_schema_extra={"pattern": EDITS_PATTERN})] | None,
     Field(
-        max_length=2048,
         description="edits as name:strength pairs, e.g. hair_lightness:1.5,explore_3:-1 "
         "(names and ranges: GET /models/{release}/directions)",
     ),
 ]
 HairColor = Literal[HAIR_COLORS]  # type: ignore[valid-type]
-CodeText = Annotated[str, Field(min_length=1, max_length=MAX_CODE_CHARS, description="an avatar code")]
+CodeText = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_CODE_CHARS,
+        description="an avatar code",
+        json_schema_extra={"pattern": CODE_PATTERN},
+    ),
+]
 
 
 class _Body(BaseModel):
@@ -161,6 +200,9 @@ class AvatarRequest(_Body):
                 {"required": [source], "properties": {source: {"type": "array"}}}
                 for source in ("seeds", "player_ids", "latents")
             ],
+            # what `_quality_needs_a_lossy_format` enforces: png (also when `format` is left out) takes no quality
+            "if": {"properties": {"format": {"enum": [n for n, f in FORMATS.items() if not f.takes_quality]}}},
+            "then": {"properties": {"quality": {"type": "null"}}},
             "examples": [
                 {"player_ids": ["player-8d2f1c"], "size": 128},
                 {"player_ids": ["player-8d2f1c"], "model": "v1"},
@@ -245,29 +287,37 @@ class AvatarQuery(ImageOptions):
     v: str | None = Field(
         None,
         description="pin the model version: the response is then immutable and cached for a year; "
-        "a version this server does not serve is a 404",
+        "a version this server does not serve is a 404, a retired release's a 410 naming its successor",
     )
 
 
 # -------------------------------------------------------------------------------------------- grid
 class GridQuery(ImageOptions):
-    n: int = Field(25, ge=1, le=HARD_MAX_ITEMS, description="number of avatars, at most AVATARS_MAX_GRID (256)")
+    n: Annotated[int, Field(ge=1, le=HARD_MAX_ITEMS), WHOLE] = Field(
+        25, description="number of avatars, at most AVATARS_MAX_GRID (256)"
+    )
     seed: QuerySeed = Field(0, description="seed of the first avatar; the others follow consecutively")
-    columns: int | None = Field(None, ge=1, le=HARD_MAX_ITEMS, description="default: near-square")
+    columns: Annotated[int, Field(ge=1, le=HARD_MAX_ITEMS), WHOLE] | None = Field(
+        None, description="default: near-square"
+    )
 
     @model_validator(mode="after")
     def _seeds_in_range(self) -> GridQuery:
-        if self.seed + self.n - 1 > MAX_SEED:
-            raise ValueError("seed + n - 1 must be below 2**63")
+        if self.seed + self.n - 1 > MAX_SEED:  # a rule across two fields: the schema cannot say it
+            raise PydanticCustomError("seed_out_of_range", "seed + n - 1 must be below 2**63")
         return self
 
 
 # ------------------------------------------------------------------------------------- interpolation
 class InterpolationOptions(ImageOptions):
-    steps: int = Field(8, ge=2, le=HARD_MAX_ITEMS, description="frames, both ends included; at most 64")
+    steps: Annotated[int, Field(ge=2, le=HARD_MAX_ITEMS), WHOLE] = Field(
+        8, description="frames, both ends included; at most 64"
+    )
     mode: Literal["slerp", "lerp"] = Field("slerp", description="spherical (keeps latent norms) or linear")
     format: Literal["png", "gif"] = Field("png", description="png: one horizontal strip; gif: animation")
-    frame_ms: int = Field(120, ge=20, le=5000, description="GIF frame duration in milliseconds")
+    frame_ms: Annotated[int, Field(ge=20, le=5000), WHOLE] = Field(
+        120, description="GIF frame duration in milliseconds"
+    )
 
 
 class InterpolationQuery(InterpolationOptions):
@@ -295,8 +345,13 @@ Strength = Annotated[
 
 
 class VariationOptions(_Query):
-    of: str = Field(min_length=1, max_length=MAX_CODE_CHARS, description="the parent: a seed or an avatar code")
-    n: int = Field(16, ge=1, le=64, description="number of children")
+    of: str = Field(
+        min_length=1,
+        max_length=MAX_CODE_CHARS,
+        description="the parent: a seed (digits) or an avatar code",
+        json_schema_extra={"pattern": SEED_OR_CODE_PATTERN},
+    )
+    n: Annotated[int, Field(ge=1, le=64), WHOLE] = Field(16, description="number of children")
     strength: Strength = 0.3
     seed: QuerySeed = Field(0, description="request seed: the same seed gives the same children")
     truncation: Truncation = Field(1.0, description="truncation of a seed parent (a code carries its own)")
@@ -304,7 +359,7 @@ class VariationOptions(_Query):
 
 
 class VariationsQuery(VariationOptions):
-    columns: int | None = Field(None, ge=1, le=64, description="default: near-square")
+    columns: Annotated[int, Field(ge=1, le=64), WHOLE] | None = Field(None, description="default: near-square")
 
 
 class VariationsRequest(VariationOptions):
@@ -339,7 +394,16 @@ class CodeRequest(_Body):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
-        json_schema_extra={"examples": [{"seed": 42, "edits": {"hair_lightness": 1.5}}, {"player_id": "p-1"}]},
+        json_schema_extra={
+            # what `_exactly_one_source` enforces, said in the schema too; a base carries its truncation
+            "oneOf": [
+                {"required": ["seed"], "properties": {"seed": {"type": "integer"}}},
+                {"required": ["player_id"], "properties": {"player_id": {"type": "string"}}},
+                {"required": ["latent"], "properties": {"latent": {"type": "array"}}},
+                {"required": ["base"], "properties": {"base": {"type": "string"}}, "not": {"required": ["truncation"]}},
+            ],
+            "examples": [{"seed": 42, "edits": {"hair_lightness": 1.5}}, {"player_id": "p-1"}],
+        },
     )
     seed: BodySeed | None = None
     player_id: PlayerId | None = None
@@ -499,3 +563,8 @@ class ValidationErrorBody(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str
+
+
+class RetiredErrorBody(BaseModel):
+    detail: str
+    successor: str = Field(description="the release that replaces the retired one")

@@ -4,6 +4,7 @@
 # passed to `image_routes`, which FastAPI can only see in annotations evaluated at definition time
 
 import base64
+import re
 from typing import Annotated
 
 import numpy as np
@@ -14,21 +15,31 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from app.caching import IMMUTABLE, add_head_twins, answer_without_rendering, cache_headers, release_headers
 from app.config import Settings
-from app.creator import check_edits, code_release, decode_code, edited, query_edits, specs_latents
+from app.creator import check_edits, coded_release, decode_code, edited, query_edits, specs_latents
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_avatar
-from app.errors import check_at_most, check_latent_length, check_pixels, check_size, invalid
+from app.errors import (
+    INVALID,
+    INVALID_BODY,
+    check_at_most,
+    check_latent_length,
+    check_pixels,
+    check_size,
+    invalid,
+)
 from app.formats import BY_EXTENSION, FORMATS
 from app.releases import ServedRelease
 from app.schemas import (
+    AVATAR_PATTERN,
+    SEED_SPELLING,
     AvatarBatch,
     AvatarItem,
     AvatarQuery,
     AvatarRequest,
     ErrorBody,
     Extension,
+    RetiredErrorBody,
     ValidationErrorBody,
-    quality_rule,
 )
 from app.service import AvatarService
 from gan.codes import MAX_CODE_CHARS, AvatarSpec, encode, is_code
@@ -38,15 +49,20 @@ from gan.latents import MAX_SEED, player_seed, seeds_latents, truncate
 
 router = APIRouter(tags=["avatars"])
 
-ERRORS = {422: {"model": ValidationErrorBody}, 503: {"model": ErrorBody, "description": "overloaded; see Retry-After"}}
-# what only a request with a body can get (app/admission.py)
+ERRORS = {
+    422: {"model": ValidationErrorBody, "description": INVALID},
+    503: {"model": ErrorBody, "description": "overloaded; see Retry-After"},
+}
+# what only a request with a body can get (app/admission.py), and one answer for any body that is not JSON
 BODY_ERRORS = {
     408: {"model": ErrorBody, "description": "the body did not arrive within AVATARS_BODY_TIMEOUT_S"},
     413: {"model": ErrorBody, "description": "the body is over AVATARS_MAX_BODY_BYTES"},
+    422: {"model": ValidationErrorBody, "description": INVALID_BODY},
 }
+# the same answers wherever a release is named: by a URL, a body's `model`, a code or a `v` version
 RELEASE_ERRORS = {
-    404: {"model": ErrorBody, "description": "unknown release (the answer names the known ones)"},
-    410: {"model": ErrorBody, "description": "retired release (the answer names its successor)"},
+    404: {"model": ErrorBody, "description": "unknown release or model version (the answer names the known ones)"},
+    410: {"model": RetiredErrorBody, "description": "retired release (`successor` names the release replacing it)"},
 }
 PNG = {"content": {"image/png": {}}}
 IMAGE = {"content": {f.media_type: {} for f in FORMATS.values()}, "description": "the avatar in the URL's format"}
@@ -84,7 +100,8 @@ def hair_recipe(body: AvatarRequest, served: ServedRelease) -> HairRecipe | None
     assert served.directions is not None
     recipe = served.directions.hair[body.hair_color]
     if recipe.direction in (body.edits or {}):
-        raise invalid(["body", "edits", recipe.direction], "hair_color sets this direction itself; leave it out")
+        raise invalid(["body", "edits", recipe.direction], "hair_color sets this direction itself; leave it out",
+                      "hair_color_edit")  # fmt: skip
     return recipe
 
 
@@ -107,26 +124,54 @@ async def with_hair_color(
 
 
 _SEED = TypeAdapter(Annotated[int, Field(ge=0, le=MAX_SEED)])
+_SEED_SPELLING = re.compile(SEED_SPELLING)
 
 
 def parse_seed(text: str) -> int:
     """A seed path segment under the rules it had before codes shared the segment (`+42` still works,
-    redirected to `42`)."""
+    redirected to `42`), narrowed to the spellings the schema's pattern names (no tabs, no `-0`)."""
     try:
-        return _SEED.validate_python(text, strict=False)
+        value = _SEED.validate_python(text, strict=False)
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise invalid(["path", "seed"], error["msg"], error["type"]) from None
+        kind = "seed_out_of_range" if error["type"] == "less_than_equal" else error["type"]
+        raise invalid(["path", "seed"], error["msg"], kind) from None
+    if not _SEED_SPELLING.fullmatch(text):
+        raise invalid(["path", "seed"], f"a seed is written in digits (42, or +42, 042, 4_2, 42.0), got {text!r}",
+                      "int_parsing")  # fmt: skip
+    return value
 
 
-def canonical_seed_redirect(
-    request: Request, seed: int, extension: str, immutable: bool, settings: Settings
+def canonical_redirect(
+    request: Request, path: str, immutable: bool, settings: Settings, drop_quality: bool = False
 ) -> RedirectResponse:
-    """308 to the seed's one spelling, query kept; old links keep working and caches hold one copy.
-    The redirect is as cacheable as the avatar it leads to."""
-    path = request.url.path.rsplit("/", 1)[0] + f"/{seed}.{extension}"
+    """308 to the avatar's one URL (`path`), the rest of the query kept: old links keep working and
+    caches hold one copy. The redirect is as cacheable as the avatar it leads to."""
+    url = request.url.replace(path=path)
+    if drop_quality:
+        url = url.remove_query_params("quality")
     lifetime = IMMUTABLE if immutable else f"public, max-age={settings.cache_max_age_s}"
-    return RedirectResponse(str(request.url.replace(path=path)), status_code=308, headers={"Cache-Control": lifetime})
+    return RedirectResponse(str(url), status_code=308, headers={"Cache-Control": lifetime})
+
+
+def under_release(request: Request, release: str) -> str:
+    """The request's path with its `/models/{release}/` replaced by another release's."""
+    pinned = f"/models/{request.path_params['release']}/"
+    path = request.url.path
+    at = path.index(pinned, len(request.scope.get("root_path", "")))
+    return path[:at] + f"/models/{release}/" + path[at + len(pinned) :]
+
+
+def version_target(service: AvatarService, served: ServedRelease, pinned: bool, version: str) -> ServedRelease:
+    """The release `?v=` pins: the URL's own (a pinned URL takes only its version), or any served
+    release's. A retired release's version is a 410 naming the successor, as its name is."""
+    if version == served.version:
+        return served
+    by_version = None if pinned else service.releases.by_version(version)
+    if by_version is None:
+        served_versions = ", ".join(f"{s.name}={s.version}" for s in service.releases.served.values())
+        raise HTTPException(404, f"model version {version!r} is not served here (served: {served_versions})")
+    return by_version
 
 
 def seed_spec(served: ServedRelease, seed: int, query: AvatarQuery) -> AvatarSpec:
@@ -239,7 +284,11 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         responses={
             200: IMAGE,
             304: {"description": "If-None-Match matched"},
-            308: {"description": "a seed spelled otherwise (+42, 042, 4_2, 42.0): its one URL, query kept"},
+            308: {
+                "description": "the avatar's one URL, the rest of the query kept: for a seed spelled otherwise "
+                "(+42, 042, 4_2, 42.0), a code under another release than the one it names, or a quality "
+                "on a lossless format (png), which changes nothing"
+            },
             **RELEASE_ERRORS,
             **ERRORS,
         },
@@ -249,8 +298,9 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
             str,
             Path(
                 max_length=MAX_CODE_CHARS,
-                description="a seed (digits, 0 <= seed < 2**63) or an avatar code (from POST /avatars, "
-                "/codes or /variations: it carries its release, truncation and edits)",
+                description="a seed (digits, 0 <= seed < 2**63; other spellings redirect to them) or an avatar "
+                "code (from POST /avatars, /codes or /variations: it carries its release, truncation and edits)",
+                json_schema_extra={"pattern": AVATAR_PATTERN},
             ),
         ],
         extension: Annotated[Extension, Path(description="the format: " + ", ".join(BY_EXTENSION))],
@@ -263,28 +313,30 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         """The avatar of one seed or code in the URL's format, cacheable: strong ETag, Cache-Control,
         304 on If-None-Match. A code's URL is immutable: the code names its release."""
         fmt = BY_EXTENSION[extension]
-        if query.quality is not None and not fmt.takes_quality:
-            raise invalid(["query", "quality"], quality_rule(extension), "value_error")
         served, pinned = target.served, target.pinned
-        if query.v is not None and query.v != served.version:
-            by_version = None if pinned else service.releases.by_version(query.v)
-            if by_version is None:
-                served_versions = ", ".join(f"{s.name}={s.version}" for s in service.releases.served.values())
-                raise HTTPException(404, f"model version {query.v!r} is not served here (served: {served_versions})")
-            served = use_release(request, by_version)
+        # quality changes nothing of a lossless format: its URL without it is the avatar's one URL
+        drop_quality = query.quality is not None and not fmt.takes_quality
         plain = not is_code(seed)  # a seed, spelled as before codes existed (pydantic's integer rules)
         if plain:
             value = parse_seed(seed)
-            if seed != str(value):  # +42, 042, 4_2, 42.0, " 42": one avatar, one URL (caches keep one copy)
-                return canonical_seed_redirect(request, value, extension, pinned or query.v is not None, settings)
+            if query.v is not None:
+                served = use_release(request, version_target(service, served, pinned, query.v))
+            if seed != str(value) or drop_quality:  # +42, 042, 4_2, 42.0, " 42": one avatar, one URL
+                path = request.url.path.rsplit("/", 1)[0] + f"/{value}.{extension}"
+                return canonical_redirect(request, path, pinned or query.v is not None, settings, drop_quality)
             spec = seed_spec(served, value, query)
         else:
             for option in ("truncation", "edits"):
                 if option in query.model_fields_set:
-                    raise invalid(["query", option], f"a code carries its own {option}; leave {option} out")
-            if not pinned:  # the unversioned URL of a code serves the code's own release
-                served = use_release(request, service.releases.resolve(code_release(seed, ["path", "seed"])))
-                pinned = True
+                    raise invalid(["query", option], f"a code carries its own {option}; leave {option} out",
+                                  "code_option")  # fmt: skip
+            coded = use_release(request, coded_release(seed, service.releases, ["path", "seed"]))
+            if query.v is not None:
+                version_target(service, coded, True, query.v)  # the code's release's version, or 404
+            path = under_release(request, coded.name) if pinned else request.url.path  # under the code's release
+            if path != request.url.path or drop_quality:
+                return canonical_redirect(request, path, True, settings, drop_quality)
+            served, pinned = coded, True  # a code's URL is immutable, pinned or not: the code names its release
             spec = decode_code(seed, served, ["path", "seed"])
         check_size(["query", "size"], served, query.size, service.releases)
         code = encode(spec)

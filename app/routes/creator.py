@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from app.caching import add_head_twins, answer_without_rendering, cache_headers
-from app.creator import check_edits, children, code_release, code_url, decode_code, parent_spec, specs_latents
+from app.creator import check_edits, children, code_url, coded_release, decode_code, parent_spec, specs_latents
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_grid
 from app.errors import check_latent_length, check_pixels, check_size
 from app.releases import ServedRelease
-from app.routes.avatars import BODY_ERRORS, ERRORS, PNG, RELEASE_ERRORS
+from app.routes.avatars import BODY_ERRORS, ERRORS, PNG, RELEASE_ERRORS, canonical_redirect, under_release
 from app.schemas import (
     CodeRequest,
     CodeResponse,
@@ -60,8 +60,12 @@ def variation_specs(served: ServedRelease, options: VariationOptions, loc: str) 
     responses={**RELEASE_ERRORS, **ERRORS, **BODY_ERRORS},
 )
 async def create_code(body: CodeRequest, request: Request, service: ServiceDep) -> CodeResponse:
-    """The code of a seed, player id or latent with truncation and edits: store it, or GET its `url`."""
-    served = use_release(request, service.releases.resolve(body.model))
+    """The code of a seed, player id or latent with truncation and edits: store it, or GET its `url`.
+    A `base` code is drawn by the release it names, as on every route."""
+    if body.base is not None:
+        served = use_release(request, coded_release(body.base, service.releases, ["body", "base"], body.model))
+    else:
+        served = use_release(request, service.releases.resolve(body.model))
     edits = body.edits or {}
     check_edits(served, edits, ["body", "edits"])
     if body.base is not None:
@@ -82,7 +86,7 @@ async def read_code(
 ) -> CodeResponse:
     """What a code says: release, seed or latent, lineage, truncation and edits (404/410 for a release
     this server does not serve, 422 for anything that is not a code)."""
-    served = use_release(request, service.releases.resolve(code_release(code, ["path", "code"])))
+    served = use_release(request, coded_release(code, service.releases, ["path", "code"]))
     return code_response(served, decode_code(code, served, ["path", "code"]))
 
 
@@ -95,8 +99,10 @@ async def read_code(
 async def create_variations(body: VariationsRequest, request: Request, service: ServiceDep) -> VariationsResponse:
     """n children of a seed or code as codes and URLs, deterministic per `seed`: pick one and ask for its
     children in turn (each step is kept in the child's code, so its lineage travels with it)."""
-    model = code_release(body.of, ["body", "of"]) if body.model is None and is_code(body.of) else body.model
-    served = use_release(request, service.releases.resolve(model))
+    if is_code(body.of):  # a code parent: the release it names draws its children
+        served = use_release(request, coded_release(body.of, service.releases, ["body", "of"], body.model))
+    else:
+        served = use_release(request, service.releases.resolve(body.model))
     parent, specs = variation_specs(served, body, "body")
     items = []
     for i, spec in enumerate(specs):
@@ -127,7 +133,13 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
     @routes.get(
         prefix + "/variations.png",
         response_class=Response,
-        responses={200: PNG, 304: {"description": "not modified"}, **RELEASE_ERRORS, **ERRORS},
+        responses={
+            200: PNG,
+            304: {"description": "not modified"},
+            308: {"description": "a code parent under another release's URL: the URL of the release it names"},
+            **RELEASE_ERRORS,
+            **ERRORS,
+        },
     )
     async def get_variations(
         query: Annotated[VariationsQuery, Query()],
@@ -136,12 +148,14 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         service: ServiceDep,
         settings: SettingsDep,
     ) -> Response:
-        """The children of POST /variations as one grid, in the same order; unversioned, a code parent
-        is drawn by its own release (as /avatars/{code}.png is)."""
+        """The children of POST /variations as one grid, in the same order. A code parent is drawn by
+        the release it names (as /avatars/{code}.png is): under another release's URL, a redirect there."""
         served, pinned = target.served, target.pinned
-        if not pinned and is_code(query.of):
-            served = use_release(request, service.releases.resolve(code_release(query.of, ["query", "of"])))
-            pinned = True
+        if is_code(query.of):
+            coded = use_release(request, coded_release(query.of, service.releases, ["query", "of"]))
+            if pinned and coded.name != served.name:
+                return canonical_redirect(request, under_release(request, coded.name), True, settings)
+            served, pinned = coded, True
         check_size(["query", "size"], served, query.size, service.releases)
         work = check_pixels(["query", "n"], served, query.n, query.size, settings.max_request_pixels)
         parent, specs = variation_specs(served, query, "query")

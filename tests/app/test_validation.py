@@ -37,14 +37,15 @@ def bad_post(client: TestClient, path: str, body: object) -> dict:
         ({"seeds": [1], "player_ids": ["a"]}, "body", "exactly one of seeds, player_ids or latents"),
         ({"seeds": [1], "latents": [GOOD]}, "body", "exactly one of seeds, player_ids or latents"),
         ({}, "body", "exactly one of seeds, player_ids or latents"),
-        ({"seeds": [1], "truncation": 0}, "body.truncation", "greater than 0"),
+        ({"seeds": [1], "truncation": 0}, "body.truncation", "at least 1e-38"),
+        ({"seeds": [1], "truncation": 1e-39}, "body.truncation", "at least 1e-38"),  # 0 in float32
         ({"seeds": [1], "truncation": 1.5}, "body.truncation", "less than or equal to 1"),
         ({"seeds": [1], "size": 100}, "body.size", "size must be one of 64, 128, 256 or 512"),
         ({"seeds": [1], "colour": "red"}, "body.colour", "Extra inputs are not permitted"),
         ([1, 2], "body", "valid dictionary"),
         # strict JSON numbers in every field, not only seeds
         ({"seeds": [1], "size": "128"}, "body.size", "valid integer"),
-        ({"seeds": [1], "size": 128.0}, "body.size", "valid integer"),
+        ({"seeds": [1], "size": 128.5}, "body.size", "valid integer"),  # 128.0 is 128 (JSON Schema's integer)
         ({"seeds": [1], "truncation": "0.5"}, "body.truncation", "valid number"),
         ({"seeds": [1], "truncation": True}, "body.truncation", "valid number"),
         ({"latents": [["0.1", *GOOD[1:]]]}, "body.latents.0.0", "valid number"),
@@ -78,9 +79,16 @@ def test_post_interpolate_is_strict_too(client: TestClient, change: dict, loc: s
 
 
 def test_whole_json_numbers_are_fine_for_real_fields(client: TestClient) -> None:
-    """Strict does not mean pedantic: 1 is a valid truncation and an integer latent value is a number."""
+    """Strict does not mean pedantic: 1 is a valid truncation and an integer latent value is a number;
+    and 128.0 is the integer 128, as JSON Schema's `integer` says (the schema promises it)."""
     assert client.post("/avatars", json={"seeds": [1], "truncation": 1}).status_code == 200
     assert client.post("/avatars", json={"latents": [[1] * TINY.latent_dim]}).status_code == 200
+    whole = client.post("/avatars", json={"seeds": [1.0], "size": 128.0})
+    assert (
+        whole.status_code == 200 and whole.content == client.post("/avatars", json={"seeds": [1], "size": 128}).content
+    )
+    grid = {"of": "5", "n": 2.0, "seed": 3.0, "size": 64.0}
+    assert client.post("/variations", json=grid).json() == client.post("/variations", json={**grid, "n": 2}).json()
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])

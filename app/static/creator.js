@@ -343,12 +343,23 @@ function showHistory() {
 }
 
 // ------------------------------------------------------------------------- character creation
+let pickedHair = ""; // the hair colour the person picked: kept through releases that lack it
+
+// The release's hair colours. Where the colour shown so far is not among them, the picker moves to
+// another, and says so beside it; the colour picked comes back with a release that has it
 export async function fillHairColors(model) {
   const found = model ? await directions(model) : { hair_colors: [] };
   const select = $("hair-color");
-  const previous = select.value;
+  const shown = select.value;
+  const wanted = pickedHair || shown;
   select.replaceChildren(...found.hair_colors.map((color) => new Option(color, color)));
-  if (found.hair_colors.includes(previous)) select.value = previous;
+  const note = $("hair-note");
+  note.hidden = true;
+  if (found.hair_colors.includes(wanted)) select.value = wanted;
+  else if (wanted && found.hair_colors.length) {
+    note.textContent = `Release ${model} has no ${wanted} hair, so Create uses ${select.value}.`;
+    note.hidden = false;
+  }
   const none = found.hair_colors.length === 0;
   $("create-unavailable").hidden = !none;
   $("create").disabled = none;
@@ -426,5 +437,9 @@ export function initCreator(studio) {
     ctx.guarded(showVariations);
   });
   $("create-form").addEventListener("submit", (event) => { event.preventDefault(); ctx.guarded(createCharacters); });
+  $("hair-color").addEventListener("change", () => {
+    pickedHair = $("hair-color").value;
+    $("hair-note").hidden = true;
+  });
 }
 

@@ -276,3 +276,49 @@ def test_a_message_never_covers_the_control_that_raised_it(studio, server: str, 
     for control in (create, studio.get_by_label("Player ids"), studio.get_by_label("Hair colour")):
         assert not boxes_meet(message.bounding_box(), control.bounding_box()), control
     snap(studio, screen, f"toast-{where}", full_page=False)
+
+
+# --------------------------------------------------------------- 6. the hair colour across releases
+def test_switching_release_says_when_the_hair_colour_changes(studio, server: str, screen: str) -> None:
+    # v2 is given hair colours here (its real listing has none), red among them, which v1 lacks
+    studio.route(
+        "**/models/v2/directions",
+        lambda route: route.fulfill(json={"directions": [], "hair_colors": ["pink", "red"]}),
+    )
+    open_studio(studio, server, "model=v2&seed=0&count=4&size=64", tiles=4)
+    hair = studio.get_by_label("Hair colour")
+    expect(hair.locator("option")).to_have_count(2)
+    hair.select_option("red")
+    note = studio.locator("#hair-note")
+    expect(note).to_be_hidden()
+
+    studio.select_option("#model", "v1")
+    expect(hair).not_to_have_value("red")
+    now = hair.input_value()
+    expect(note).to_be_visible()  # said, next to the picker
+    expect(note).to_contain_text(f"Release v1 has no red hair, so Create uses {now}")
+    assert studio.evaluate(
+        "() => { const a = document.getElementById('hair-note').getBoundingClientRect();"
+        " const b = document.getElementById('hair-color').getBoundingClientRect();"
+        " return Math.abs(a.top - b.bottom) < 200; }"
+    )
+    studio.locator("#create-form").scroll_into_view_if_needed()
+    snap(studio, screen, "hair-note")
+
+    # back on v2 the colour picked there comes back, and the note goes
+    studio.select_option("#model", "v2")
+    expect(hair).to_have_value("red")
+    expect(note).to_be_hidden()
+
+
+def test_a_hair_colour_picked_comes_back_after_a_release_without_any(blank, server: str) -> None:
+    open_studio(blank, server, "model=v1&seed=0&count=4&size=64", tiles=4)
+    hair = blank.get_by_label("Hair colour")
+    expect(hair.locator("option")).to_have_count(2)
+    colours = hair.locator("option").evaluate_all("os => os.map(o => o.value)")
+    hair.select_option(colours[1])  # not the first, which a refill would pick
+    blank.select_option("#model", "v2")  # v2 offers none
+    expect(blank.locator("#create-unavailable")).to_be_visible()
+    blank.select_option("#model", "v1")
+    expect(hair).to_have_value(colours[1])
+    expect(blank.locator("#hair-note")).to_be_hidden()

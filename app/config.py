@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     # the HD stage (releases with an upscaler): a row costs about 9x a generator row on the CPU (bfloat16)
     upscaler_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
-        description="auto: bfloat16 on a CPU that runs it natively (AVX512-BF16/AMX; else float32), float16 on CUDA",
+        description="auto: bfloat16 on a CPU with AMX (elsewhere it is slower than float32), float16 on CUDA",
     )
     upscale_batch_size: int = Field(16, ge=1, le=1024, description="avatars per upscaler forward pass")
     # 512 rows: about 2 s of the compact model's work on 2 cores in bfloat16 (docs/hd.md)

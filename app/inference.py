@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from gan.checkpoint import CheckpointError, CheckpointInfo, load_generator
-from gan.devices import DeviceError, pick_device
+from gan.devices import DeviceError, float32_kind, pick_device
 from gan.imaging import to_uint8
 from gan.latents import seeds_latents
 from gan.networks import Generator, fuse_batchnorm
@@ -43,6 +43,8 @@ class AvatarModel:
         # CPU too (1.8 vs 2.5 ms of CPU per 64 px image at batch 32-64, 1 thread; docs/benchmarks.md),
         # and the NHWC output makes the permute in `render` a view instead of a copy
         self.net = fuse_batchnorm(generator).to(device=device, dtype=dtype, memory_format=torch.channels_last).eval()
+        # read once here, before any thread serves: finding oneDNN's ISA briefly redirects stdout
+        self._cpu_kind = float32_kind() if device.type == "cpu" else ""
 
     @classmethod
     def load(
@@ -91,16 +93,19 @@ class AvatarModel:
 
     @property
     def device_kind(self) -> str:
-        """What decides the exact pixels besides the weights: device type (GPU model) and dtype.
+        """What decides the exact pixels besides the weights: device type (GPU model), dtype and, on
+        the CPU, the kernels torch picked for it (`gan.devices.float32_kind`: nothing on x86-64 with
+        AVX2 or better, the path every published avatar was drawn on).
 
         Images are byte-identical within one device kind and may differ by a few levels across
-        kinds (CPU float32 against GPU float16), so caches key on it (ETags) and never mix them.
+        kinds (CPU float32 against GPU float16, AVX2 against SSE4.1), so caches key on it (ETags)
+        and never mix them.
         """
         dtype = str(self.dtype).removeprefix("torch.")
         if self.device.type == "cuda":
             name = torch.cuda.get_device_name(self.device).lower().replace(" ", "-")
             return f"cuda-{name}-{dtype}"
-        return f"{self.device.type}-{dtype}"
+        return f"{self.device.type}-{dtype}{self._cpu_kind}"
 
     @torch.inference_mode()
     def render(self, latents: torch.Tensor) -> np.ndarray:

@@ -507,7 +507,10 @@ class ModelResponse(BaseModel):
     successor: str | None = None
     loaded: bool = True
     published: str = ""
-    device_kind: str = Field(description="device type and dtype that draw this instance's images (part of ETags)")
+    device_kind: str = Field(
+        description="device type, dtype and, on the CPU, the class of kernels that draw this instance's images: "
+        "equal kinds draw equal bytes (part of ETags)"
+    )
     format: str
     format_version: int
     architecture: str

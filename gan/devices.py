@@ -3,8 +3,12 @@ One rule for the service and for training."""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import platform
+import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -61,3 +65,125 @@ def available_cpus(root: Path = CGROUP_ROOT) -> int:
         cpus = os.cpu_count() or 1
     limit = cgroup_cpu_limit(root)
     return max(1, min(cpus, limit)) if limit else max(1, cpus)
+
+
+# oneDNN's own words for the ISA it runs (its verbose "isa:" line) -> the names ONEDNN_MAX_CPU_ISA takes
+_ONEDNN_ISAS = {
+    "Intel SSE4.1": "sse41",
+    "Intel AVX": "avx",
+    "Intel AVX2": "avx2",
+    "Intel AVX2 with Intel DL Boost": "avx2_vnni",
+    "Intel AVX-512 with AVX512BW, AVX512VL, and AVX512DQ extensions": "avx512_core",
+    "Intel AVX-512 with Intel DL Boost": "avx512_core_vnni",
+    "Intel AVX-512 with Intel DL Boost and bfloat16 support": "avx512_core_bf16",
+    "Intel AVX 10.1": "avx10_1_512",
+    "Intel AVX10.1 and Intel AMX with bfloat16 and 8-bit integer support": "avx10_1_512_amx",
+}
+
+
+def _onednn_isa_name(description: str) -> str:
+    """A short name for oneDNN's description of its ISA: the ONEDNN_MAX_CPU_ISA name where known,
+    else the description itself, lower-cased with every run of other characters as one '-'."""
+    known = _ONEDNN_ISAS.get(description.strip())
+    if known:
+        return known
+    words = description.lower().replace("intel", " ")
+    return "-".join("".join(c if c.isalnum() else " " for c in words).split()) or "unknown"
+
+
+@functools.cache
+def onednn_isa() -> str:
+    """The ISA oneDNN's kernels run on in this process: the CPU's best, or less under ONEDNN_MAX_CPU_ISA.
+
+    oneDNN says it only in its verbose log, once per process, on stdout: one small transposed
+    convolution (the generator's own kind of layer, which oneDNN runs) with the log on and stdout
+    pointed at a file for the moment it runs. Called once, at start-up, before any thread writes.
+    """
+    if not torch.backends.mkldnn.is_available():
+        return "none"
+    x = torch.zeros(1, 8, 4, 4).to(memory_format=torch.channels_last)
+    sys.stdout.flush()
+    with tempfile.TemporaryFile() as log:
+        saved = os.dup(1)
+        try:
+            os.dup2(log.fileno(), 1)
+            with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON), torch.inference_mode():
+                torch.nn.functional.conv_transpose2d(x, torch.zeros(8, 8, 4, 4), stride=2, padding=1)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+    for line in text.splitlines():
+        _, found, isa = line.partition(",isa:")
+        if found:
+            return _onednn_isa_name(isa)
+    return "unknown"  # the log was already printed once (verbose turned on before us)
+
+
+@functools.cache
+def cpu_path() -> dict[str, str]:
+    """What picks torch's CPU kernels here: the machine, ATen's vectorised kernels
+    (ATEN_CPU_CAPABILITY can lower them) and oneDNN's ISA (ONEDNN_MAX_CPU_ISA can lower it)."""
+    return {
+        "machine": platform.machine().lower() or "unknown",
+        "aten": torch.backends.cpu.get_cpu_capability().lower(),
+        "onednn": onednn_isa(),
+    }
+
+
+# Which kernels draw the same bytes, measured over every golden avatar of v1-v3 with each path forced
+# (`python -m tests.golden.cpu_paths`; README, "The same avatar on every node"). Each class is named
+# by its oldest member. A name not listed (another CPU family, a newer torch) was never measured, so
+# it stays a class of its own: its ETags differ from every other node's.
+ATEN_CLASSES = {"avx2": "avx2", "avx512": "avx2"}
+ONEDNN_FLOAT32_CLASSES = dict.fromkeys(
+    ("avx2", "avx2_vnni", "avx512_core", "avx512_core_vnni", "avx512_core_bf16", "avx10_1_512", "avx10_1_512_amx"),
+    "avx2",
+)
+ONEDNN_BFLOAT16_CLASSES = {
+    "avx512_core": "avx512_core",  # bfloat16 emulated
+    "avx512_core_vnni": "avx512_core",
+    "avx512_core_bf16": "avx512_core_bf16",  # AVX512-BF16 instructions
+    "avx10_1_512": "avx512_core_bf16",
+    "avx10_1_512_amx": "amx",  # AMX tiles
+}
+# the path every golden and every published ETag was made on: its kinds carry no suffix
+REFERENCE_PATH = {"machine": "x86_64", "aten": "avx2", "onednn": "avx2"}
+REFERENCE_BFLOAT16 = "amx"
+_X86 = {"x86_64", "amd64"}
+
+
+def float32_class(path: dict[str, str]) -> dict[str, str]:
+    """`path` with each library's ISA replaced by its float32 byte class (unknown names kept)."""
+    machine = path["machine"].lower()
+    machine = "x86_64" if machine in _X86 else machine
+    return {
+        "machine": machine,
+        "aten": ATEN_CLASSES.get(path["aten"], path["aten"]),
+        "onednn": ONEDNN_FLOAT32_CLASSES.get(path["onednn"], path["onednn"]),
+    }
+
+
+def float32_kind(path: dict[str, str] | None = None) -> str:
+    """What a float32 CPU device kind adds for `path` (this process's by default): nothing on the
+    reference path (x86-64 with AVX2 or better in ATen and in oneDNN), else its machine and classes,
+    e.g. `-x86_64-aten_default-onednn_sse41`. Equal suffixes: the same avatars, byte for byte."""
+    found = float32_class(path or cpu_path())
+    if found == REFERENCE_PATH:
+        return ""
+    return f"-{found['machine']}-aten_{found['aten']}-onednn_{found['onednn']}"
+
+
+def bfloat16_kind(path: dict[str, str] | None = None) -> str:
+    """What a bfloat16 CPU device kind adds: nothing with AMX (the goldens'), else oneDNN's class
+    (`-onednn_avx512_core_bf16`: the AVX512-BF16 instructions; `-onednn_avx512_core`: emulated)."""
+    isa = (path or cpu_path())["onednn"]
+    found = ONEDNN_BFLOAT16_CLASSES.get(isa, isa)
+    return "" if found == REFERENCE_BFLOAT16 else f"-onednn_{found}"
+
+
+def cpu_has_amx() -> bool:
+    """Whether oneDNN runs on AMX tiles here: the one CPU path where bfloat16 convolutions beat float32.
+    On AVX512-BF16 alone they ran at half the float32 rate, emulated on AVX-512 at a fifth (docs/hd.md)."""
+    return "amx" in onednn_isa()

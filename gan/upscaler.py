@@ -24,6 +24,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from gan.devices import bfloat16_kind, cpu_has_amx
 from gan.errors import FileError
 
 FORMAT = "anime-avatars/upscaler"
@@ -117,17 +118,20 @@ def read_upscaler(path: str | os.PathLike[str]) -> tuple[UpscalerInfo, torch.nn.
 
 
 def cpu_has_bf16() -> bool:
-    """Whether oneDNN runs bfloat16 natively (AVX512-BF16 or AMX); elsewhere it emulates it, slower than float32."""
+    """Whether oneDNN runs bfloat16 convolutions here at all (AVX-512 or better: natively with
+    AVX512-BF16 or AMX, emulated on plain AVX-512); without it torch falls back to slow reference code."""
     return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def pick_upscaler_dtype(preference: str, device: torch.device) -> torch.dtype:
-    """auto: bfloat16 on a CPU that runs it natively (else float32), float16 on CUDA."""
+    """auto: bfloat16 on a CPU with AMX, the one CPU path where it is faster (4.3x float32 here); float32
+    on every other CPU, where bfloat16 was slower (0.5x with AVX512-BF16, 0.2x emulated; docs/hd.md);
+    float16 on CUDA."""
     if preference != "auto":
         return _DTYPES[preference]
     if device.type == "cuda":
         return torch.float16
-    return torch.bfloat16 if cpu_has_bf16() else torch.float32
+    return torch.bfloat16 if cpu_has_amx() else torch.float32
 
 
 def flop_per_image(net: torch.nn.Module, size: int = INPUT_SIZE) -> int:
@@ -148,7 +152,7 @@ def to_uint8_unit(images: torch.Tensor) -> torch.Tensor:
 class Upscaler:
     """An upscaler ready to serve: `render` maps (N, H, W, 3) uint8 avatars to (N, sH, sW, 3) uint8.
 
-    The convolutions run in `dtype` (bfloat16 on a CPU that has it natively is 4x float32 here;
+    The convolutions run in `dtype` (bfloat16 on a CPU with AMX is 4x float32 here;
     float16 on CUDA) while the network's output, a residual on a nearest-neighbour enlargement of
     its input, is quantised from float32. A row's pixels do not depend on its batch: checked for
     every batch size the service forms by `tests/test_golden_images.py`.
@@ -162,6 +166,7 @@ class Upscaler:
         weights_dtype = torch.float32 if self._autocast else dtype
         self.flop_per_image = flop_per_image(net)  # on the CPU in float32, before it moves
         self.net = net.to(device=device, dtype=weights_dtype, memory_format=torch.channels_last)
+        self._bf16_kind = bfloat16_kind() if device.type == "cpu" and dtype == torch.bfloat16 else ""
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: torch.device, dtype: torch.dtype) -> Upscaler:
@@ -183,7 +188,10 @@ class Upscaler:
 
     @property
     def device_kind(self) -> str:
-        return f"upscaler-{str(self.dtype).removeprefix('torch.')}"
+        """The upscaler's part of a release's device kind: its dtype and, for bfloat16 on the CPU, the
+        oneDNN kernels that decide its rounding (`gan.devices.bfloat16_kind`). Its float32 bytes
+        follow the same CPU path as the generator's, which the generator's part already names."""
+        return f"upscaler-{str(self.dtype).removeprefix('torch.')}{self._bf16_kind}"
 
     @torch.inference_mode()
     def render(self, images: torch.Tensor) -> np.ndarray:

@@ -7,7 +7,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan.devices import DeviceError, available_cpus, cgroup_cpu_limit, pick_device
+from gan.devices import (
+    DeviceError,
+    _onednn_isa_name,
+    available_cpus,
+    bfloat16_kind,
+    cgroup_cpu_limit,
+    cpu_path,
+    float32_kind,
+    onednn_isa,
+    pick_device,
+)
 
 
 def test_device_names() -> None:
@@ -58,3 +68,52 @@ def test_service_thread_pools_follow_the_quota(monkeypatch: pytest.MonkeyPatch) 
     two = app.config.Settings(workers=2)  # two processes share the CPUs
     assert (two.encode_threads, two.torch_thread_count) == (4, 4)
     assert app.config.Settings(workers=16).torch_thread_count == 1
+
+
+REFERENCE = {"machine": "x86_64", "aten": "avx512", "onednn": "avx10_1_512_amx"}
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        (REFERENCE, ""),  # every published ETag was made here: no suffix, no churn
+        ({"machine": "x86_64", "aten": "avx2", "onednn": "avx2"}, ""),  # measured: the same bytes
+        ({"machine": "AMD64", "aten": "avx2", "onednn": "avx512_core_bf16"}, ""),
+        ({"machine": "x86_64", "aten": "default", "onednn": "avx2"}, "-x86_64-aten_default-onednn_avx2"),
+        ({"machine": "x86_64", "aten": "avx512", "onednn": "sse41"}, "-x86_64-aten_avx2-onednn_sse41"),
+        ({"machine": "x86_64", "aten": "avx2", "onednn": "avx"}, "-x86_64-aten_avx2-onednn_avx"),
+        # never measured: a class of its own, whatever its names
+        ({"machine": "aarch64", "aten": "default", "onednn": "asimd"}, "-aarch64-aten_default-onednn_asimd"),
+        ({"machine": "x86_64", "aten": "avx2", "onednn": "avx10-2"}, "-x86_64-aten_avx2-onednn_avx10-2"),
+    ],
+)
+def test_float32_kinds_name_the_classes_that_draw_other_bytes(path: dict[str, str], kind: str) -> None:
+    assert float32_kind(path) == kind
+
+
+@pytest.mark.parametrize(
+    ("onednn", "kind"),
+    [
+        ("avx10_1_512_amx", ""),  # the goldens' bfloat16
+        ("avx512_core_bf16", "-onednn_avx512_core_bf16"),
+        ("avx10_1_512", "-onednn_avx512_core_bf16"),  # measured: the same bytes as AVX512-BF16
+        ("avx512_core", "-onednn_avx512_core"),  # emulated
+        ("avx512_core_vnni", "-onednn_avx512_core"),
+        ("avx2", "-onednn_avx2"),
+    ],
+)
+def test_bfloat16_kinds_follow_onednn(onednn: str, kind: str) -> None:
+    assert bfloat16_kind({**REFERENCE, "onednn": onednn}) == kind
+
+
+def test_onednn_descriptions_become_short_names() -> None:
+    assert _onednn_isa_name("Intel AVX2") == "avx2"
+    assert _onednn_isa_name("Intel AVX10.1 and Intel AMX with bfloat16 and 8-bit integer support") == "avx10_1_512_amx"
+    assert _onednn_isa_name(" Intel AVX 10.2/512 ") == "avx-10-2-512"  # unknown: kept, in one token
+    assert _onednn_isa_name("") == "unknown"
+
+
+def test_this_process_knows_its_onednn_isa() -> None:
+    isa = onednn_isa()
+    assert isa and "," not in isa and " " not in isa
+    assert cpu_path()["onednn"] == isa

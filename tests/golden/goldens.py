@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         goldens[args.release] = {
             "model_version": release.model_version,
-            "device": "cpu-float32",
+            "device": model.device_kind,
             **({"upscaler_dtype": str(upscaler.dtype).removeprefix("torch.")} if upscaler else {}),
             "png_compress_level": PNG_LEVEL,
             "cases": [

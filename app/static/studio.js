@@ -11,6 +11,7 @@ const MAX_WEIGHT = 10;
 const LATENT_BOUND = 10; // the API accepts latent values with |x| <= 10
 const DEFAULTS = { seed: "0", count: 24, truncation: 1, size: 128 };
 const $ = (id) => document.getElementById(id);
+const PHONE_TILES = { 64: "64px", 128: "92px", 256: "150px", 512: "100%" }; // the narrowest tile, on a phone
 const GRID_FIELDS = { seed: "seed", size: "size", truncation: "truncation" }; // a grid image's query -> its input
 const STORE_KEY = "avatar-studio:pins"; // the pins' codes (and labels), kept across reloads
 const EXPORT_SIZE = 128; // the zip's and sprite sheet's avatars
@@ -366,15 +367,47 @@ function makeTile(model, seed, truncation, size, caption) {
   img.alt = `Avatar for seed ${seed}${model ? ` in release ${model}` : ""}`;
   img.width = size;
   img.height = size;
-  const label = document.createElement("span");
-  label.className = "seed";
-  label.textContent = caption;
-  button.append(img, label);
+  button.append(img, captionOf(caption));
   button.addEventListener("click", (event) => {
     if (event.detail > 1) return; // the second click of a double click
     guarded(() => togglePin(model, seed, truncation));
   });
   return [button, img];
+}
+
+// A tile's caption: a seed of up to 19 digits does not fit a small tile, so its start gives way to an
+// ellipsis and its last digits (what tells neighbours apart) always show; the whole seed is its title
+// (and in the tile's accessible name)
+const CAPTION_TAIL = 6;
+
+function captionOf(text) {
+  const label = document.createElement("span");
+  label.className = "seed";
+  label.title = text;
+  const cut = Math.max(0, text.length - CAPTION_TAIL);
+  const head = document.createElement("span");
+  head.className = "head";
+  head.textContent = text.slice(0, cut);
+  const more = document.createElement("span");
+  more.className = "more";
+  more.textContent = "…";
+  const tail = document.createElement("span");
+  tail.className = "tail";
+  tail.textContent = text.slice(cut);
+  label.append(head, more, tail);
+  return label;
+}
+
+// Mark the captions whose seed does not fit their tile (.cut: only the last digits after "…");
+// again whenever the grid's width changes
+function fitCaptions() {
+  for (const caption of document.querySelectorAll("#grid .tile .seed")) {
+    const head = caption.querySelector(".head");
+    const tail = caption.querySelector(".tail");
+    const style = getComputedStyle(caption);
+    const room = caption.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    caption.classList.toggle("cut", head.scrollWidth + tail.getBoundingClientRect().width > room + 0.5);
+  }
 }
 
 async function renderGrid({ replace = false } = {}) {
@@ -385,7 +418,10 @@ async function renderGrid({ replace = false } = {}) {
   state.view = hash;
   const render = ++state.renders;
   const grid = $("grid");
-  grid.style.setProperty("--tile", `${Math.min(size, 128)}px`);
+  // each size is drawn at least that large (a 256 px avatar is not shrunk to 128); on a phone, four
+  // 64s, three 128s, two 256s or one 512 a row
+  grid.style.setProperty("--tile", `${size}px`);
+  grid.style.setProperty("--tile-phone", PHONE_TILES[size]);
   grid.classList.toggle("compare", Boolean(compare));
   $("compare-hint").hidden = !compare;
   grid.setAttribute("aria-busy", "true");
@@ -418,6 +454,7 @@ async function renderGrid({ replace = false } = {}) {
       loads.push(load(img, avatarPath(model, tileSeed, size, truncation)));
     }
   }
+  fitCaptions();
   showCard(model, compare);
   const results = await Promise.allSettled(loads);
   if (render !== state.renders) return;
@@ -1183,6 +1220,7 @@ function wire() {
   for (const select of document.querySelectorAll(".pin-select")) {
     select.addEventListener("change", () => { select.dataset.touched = "1"; });
   }
+  new ResizeObserver(fitCaptions).observe($("grid"));
   // a skip link moves the keyboard, not the address: the hash is the view's
   for (const link of document.querySelectorAll(".skip-link")) {
     link.addEventListener("click", (event) => {

@@ -322,3 +322,92 @@ def test_a_hair_colour_picked_comes_back_after_a_release_without_any(blank, serv
     blank.select_option("#model", "v1")
     expect(hair).to_have_value(colours[1])
     expect(blank.locator("#hair-note")).to_be_hidden()
+
+
+# ------------------------------------------------------------------------------- 2. large seeds
+CAPTIONS = """() => [...document.querySelectorAll('#grid .tile .seed')].map(c => {
+    const box = c.getBoundingClientRect();
+    const tail = c.querySelector('.tail').getBoundingClientRect();
+    const head = c.querySelector('.head');
+    return { title: c.title, tail: c.querySelector('.tail').textContent,
+             clipped: c.scrollWidth > c.clientWidth + 1, tailInside: tail.right <= box.right + 0.5 && tail.width > 0,
+             whole: !c.classList.contains('cut') && head.scrollWidth <= head.clientWidth + 1,
+             lines: Math.round(box.height / tail.height) };
+  })"""
+
+
+@pytest.mark.parametrize("size", [64, 128, 256])
+def test_large_seeds_read_whole_or_readably(studio, server: str, screen: str, size: int) -> None:
+    first = 49888513345619685 * 100  # 19 digits, like the issue's
+    open_studio(studio, server, f"seed={first}&count=6&size={size}", tiles=6)
+    captions = studio.evaluate(CAPTIONS)
+    assert [c["title"] for c in captions] == [str(first + i) for i in range(6)]  # the whole seed on hover
+    assert all(not c["clipped"] and c["tailInside"] and c["lines"] == 1 for c in captions), captions
+    # the end of each seed is always shown: six neighbours read differently, not six times the same
+    assert len({c["tail"] for c in captions}) == 6
+    assert all(str(first + i).endswith(c["tail"]) for i, c in enumerate(captions))
+    if size == 256 and screen == "desktop":
+        assert all(c["whole"] for c in captions), captions  # room enough: every digit
+    # the First seed box shows every digit of the largest seed
+    studio.fill("#seed", str(MAX_SEED))
+    assert studio.evaluate("(e => e.scrollWidth <= e.clientWidth)(document.getElementById('seed'))")
+    snap(studio, screen, f"large-seeds-{size}")
+
+
+def test_a_compare_caption_wraps_a_large_seed(blank, server: str) -> None:
+    open_studio(blank, server, f"model=v2&compare=v1&seed={MAX_SEED - 3}&count=4&size=64", tiles=8)
+    assert blank.evaluate(
+        "[...document.querySelectorAll('#grid figcaption')].every(f => f.scrollWidth <= f.clientWidth + 1)"
+    )
+    expect(blank.locator("#grid figcaption").first).to_have_text(f"seed {MAX_SEED - 3}")
+
+
+# ----------------------------------------------------------------- 8. tile sizes and the pin mark
+def tile_width(page, size: int) -> float:
+    page.select_option("#size", str(size))
+    page.click("#show")
+    wait_for_tiles(page, 4)
+    page.wait_for_function(
+        "n => [...document.querySelectorAll('#grid img')].every(i => i.naturalWidth === n)", arg=size
+    )
+    return page.locator("#grid .tile").first.bounding_box()["width"]
+
+
+def test_larger_sizes_draw_larger_tiles(studio, server: str, screen: str) -> None:
+    open_studio(studio, server, "model=v2&seed=0&count=4&size=64", tiles=4)
+    widths = {}
+    for size in (64, 128, 256, 512):
+        widths[size] = tile_width(studio, size)
+        if size == 256:
+            snap(studio, screen, "tiles-256")
+    assert widths[64] < widths[128] < widths[256] <= widths[512], widths
+    if screen == "desktop":
+        assert widths[128] < 160 and widths[256] >= 250 and widths[512] >= 500, widths  # at least their size
+    else:
+        assert widths[256] >= 1.4 * widths[128], widths  # two a row, not three
+
+
+OVERLAYS = """t => {
+    const tile = t.getBoundingClientRect();
+    const caption = t.querySelector('.seed').getBoundingClientRect();
+    const mark = getComputedStyle(t, '::after');
+    return { tile: tile.height, caption: caption.height, text: t.querySelector('.seed').textContent,
+             mark: mark.content, markWidth: parseFloat(mark.width) || 0, markHeight: parseFloat(mark.height) || 0,
+             markTop: parseFloat(mark.top), markRight: parseFloat(mark.right) };
+  }"""
+
+
+def test_the_pinned_mark_leaves_the_face_alone(studio, server: str, screen: str) -> None:
+    open_studio(studio, server, "seed=40&count=8&size=64", tiles=8)
+    tile = studio.locator("#grid .tile").nth(1)
+    before = tile.evaluate(OVERLAYS)
+    tile.click()
+    expect(tile).to_have_attribute("aria-pressed", "true")
+    after = tile.evaluate(OVERLAYS)
+    assert after["caption"] == before["caption"] <= 0.3 * after["tile"], (before, after)  # one line, as before
+    assert "pinned" not in after["text"]
+    # a small mark in the top right corner, away from the face in the middle
+    assert after["mark"] not in ("none", "normal"), after
+    assert after["markWidth"] * after["markHeight"] <= 0.1 * after["tile"] ** 2, after
+    assert after["markTop"] <= 4 and after["markRight"] <= 4, after
+    snap(studio, screen, "pinned-64")

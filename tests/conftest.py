@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -186,3 +187,10 @@ def write_images(folder: Path, count: int, size: int = 64, seed: int = 0, suffix
         image[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = rng.integers(0, 255, 3)
         Image.fromarray(image).save(folder / f"img-{i:03d}{suffix}")
     return folder
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, so parallel or repeated runs never share a fixed one."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

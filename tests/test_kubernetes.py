@@ -114,11 +114,14 @@ def test_hpa_pdb_and_service_select_the_deployment(overlay: str) -> None:
 
 @pytest.mark.parametrize("path", KUSTOMIZATIONS[:3])
 def test_every_container_has_requests_and_limits(path: str) -> None:
+    checked = []
     for doc in render(path):
         if doc["kind"] in ("Deployment", "Job"):
             for c in doc["spec"]["template"]["spec"]["containers"]:
                 for bound in ("requests", "limits"):
                     assert {"cpu", "memory"} <= c["resources"][bound].keys(), (path, c["name"], bound)
+                checked.append(c["name"])
+    assert checked, f"{path} rendered no Deployment or Job container to check"  # else it would pass on nothing
 
 
 @pytest.mark.parametrize("overlay", ["overlays/cpu", "overlays/gpu"])

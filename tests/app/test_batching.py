@@ -252,13 +252,17 @@ async def test_batch_waits_for_company_up_to_max_wait() -> None:
 
 @pytest.mark.anyio
 async def test_a_lone_row_goes_when_the_window_closes() -> None:
-    queue = make_queue(max_batch_size=8, max_wait_s=0.05)
+    recorder = Recorder()
+    queue = make_queue(max_batch_size=8, max_wait_s=0.05, observer=recorder)
     queue.start()
     started = asyncio.get_running_loop().time()
     await asyncio.wait_for(queue.generate(rows(1)), 5)
     assert asyncio.get_running_loop().time() - started >= 0.05
     await queue.close()
     assert queue.stats.batch_sizes == [1]
+    # the wait reported to the observer (what autoscaling watches) is the window it sat out, not just >= 0
+    (waited,) = recorder.waits
+    assert waited >= 0.05 - 1e-9, waited
 
 
 # ------------------------------------------------------------------------- lanes (one per release)
@@ -267,6 +271,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events: list[tuple] = []
+        self.waits: list[float] = []  # each job_started's waited_s, in order
 
     def batch_done(self, lane: str, rows: int, seconds: float) -> None:
         self.events.append(("done", lane, rows))
@@ -278,7 +283,7 @@ class Recorder:
         self.events.append(("dropped", lane, rows, reason))
 
     def job_started(self, lane: str, waited_s: float) -> None:
-        assert waited_s >= 0
+        self.waits.append(waited_s)
         self.events.append(("started", lane))
 
 

@@ -6,15 +6,18 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app.batching import BatchQueue, Job
 from app.config import Settings
 from app.main import create_app
 from gan.releases import ManifestError, file_sha256, publish
@@ -53,6 +56,22 @@ async def test_a_large_request_spans_batches(settings_for: Callable[..., Setting
         assert app.state.service.queue.stats.batch_sizes == [8, 8, 4]
 
 
+def watch_submissions(queue: BatchQueue) -> threading.Condition:
+    """A condition notified after every job the queue takes, for a test thread to wait on (the queue
+    lives on the app's event loop, in another thread) instead of polling with sleeps."""
+    condition = threading.Condition()
+    submit = queue.submit
+
+    def notifying(*args: Any, **kwargs: Any) -> Job:
+        job = submit(*args, **kwargs)
+        with condition:
+            condition.notify_all()
+        return job
+
+    queue.submit = notifying  # type: ignore[method-assign]
+    return condition
+
+
 def test_overload_gets_503_with_retry_after_and_the_service_recovers(
     settings_for: Callable[..., Settings], gated_model: GatedModel
 ) -> None:
@@ -61,14 +80,14 @@ def test_overload_gets_503_with_retry_after_and_the_service_recovers(
         gated_model.gate.clear()
         import concurrent.futures
 
+        queue = client.app.state.service.queue
+        queued = watch_submissions(queue)
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             held = pool.submit(client.get, "/grid?n=64")  # 64 images: 63 wait behind the gate
             assert gated_model.entered.wait(5)
             waiting = [pool.submit(client.get, f"/grid?n=64&seed={s}") for s in (100, 200, 300)]
-            for _ in range(100):
-                if client.app.state.service.queue.pending_rows >= 63 + 3 * 64:
-                    break
-                __import__("time").sleep(0.02)
+            with queued:  # woken by each submission; fails, instead of carrying on, if the queue never fills
+                assert queued.wait_for(lambda: queue.pending_rows >= 63 + 3 * 64, timeout=10), queue.pending_rows
             refused = client.get("/grid?n=64&seed=900")
             assert refused.status_code == 503
             assert int(refused.headers["retry-after"]) >= 1

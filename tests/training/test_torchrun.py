@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,18 +18,12 @@ from pathlib import Path
 import pytest
 
 from gan.checkpoint import load_generator
-from tests.conftest import write_images
+from tests.conftest import free_port, write_images
 from training.export import export_run
 from training.snapshot import load_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 80  # the whole test must stay well under 90 s on 2 cores
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def launcher(node_rank: int, port: int, faces: Path, out_dir: Path) -> list[str]:

@@ -19,6 +19,7 @@ from app.config import Settings
 from app.main import create_app
 from gan.checkpoint import CheckpointInfo, load_generator, read_checkpoint
 from gan.networks import count_parameters
+from tests.conftest import free_port
 from tests.training.synthetic_faces import TINY_RECIPE, save_faces
 from training.cli import main
 from training.config import ConfigError, TrainConfig
@@ -375,7 +376,7 @@ def test_ctrl_c_saves_a_snapshot_before_exiting(faces64: Path, tmp_path: Path) -
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes(faces64: Path, tmp_path: Path) -> None:
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
         "-m", "training", "train", "--preset", "sngan-64", "--data", str(faces64),
         "--set", "g_channels=8", "--set", "d_channels=8", "--set", "batch_size=8", "--set", "max_steps=4",
         "--set", "eval_every=0", "--set", f"out_dir={tmp_path}", "--set", "run_name=ddp", "--set", "log_every=1",

@@ -25,7 +25,8 @@ async def get_service(request: Request) -> AvatarService:
     return request.app.state.service
 
 
-async def get_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
+    """The settings this app was created with (not `app.config.get_settings`, which reads the environment)."""
     return request.app.state.settings
 
 
@@ -41,7 +42,7 @@ async def require_json(request: Request) -> None:
 
 
 ServiceDep = Annotated[AvatarService, Depends(get_service)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 JsonBody = Depends(require_json)
 ReleaseName = Annotated[
     str,

@@ -533,7 +533,9 @@ class ModelResponse(BaseModel):
     )
 
 
-class RetiredRelease(BaseModel):
+# a retired release's entry in GET /models (named apart from `app.releases.RetiredRelease`, the 410 exception);
+# no docstring, which pydantic would publish as the schema's description
+class RetiredModelResponse(BaseModel):
     name: str
     status: Literal["retired"]
     model_version: str
@@ -544,7 +546,7 @@ class RetiredRelease(BaseModel):
 
 class ModelList(BaseModel):
     default: str = Field(description="the release that unversioned URLs and requests without `model` use")
-    releases: list[ModelResponse | RetiredRelease]
+    releases: list[ModelResponse | RetiredModelResponse]
 
 
 class Status(BaseModel):

@@ -19,13 +19,11 @@ from gan.codes import (
     MAX_VARIATIONS,
     AvatarSpec,
     CodeError,
-    apply_edits,
     canonical_edits,
     decode,
     encode,
-    spec_latent,
 )
-from gan.latents import MAX_SEED, derived_seed, truncate
+from gan.latents import MAX_SEED, apply_edits, derived_seed, spec_latent, truncate
 
 _EDIT = re.compile(EDIT_PAIR)  # the schema's pattern (EDITS_PATTERN) is these pairs joined by commas
 

@@ -15,7 +15,8 @@ path segment is a seed or a code by its first character):
 
 flags bit 0: the source is a latent (varint dim + dim x f32) instead of a varint seed; bit 1: a
 truncation other than 1 follows. Only the standard library: the training CLI and the service share
-it, and a game backend can port it in a few lines.
+it, and a game backend can port it in a few lines. The latent a spec draws is torch's work, in
+gan/latents.py (`spec_latent`).
 """
 
 from __future__ import annotations
@@ -28,11 +29,9 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-import torch
-
-from gan.latents import MAX_SEED, seed_latent, truncate
 from gan.releases import valid_name
 
+MAX_SEED = 2**63 - 1  # seeds are 0 <= seed < 2**63 everywhere; here so the format needs no torch (gan.latents)
 CODE_VERSION = 1
 MAX_CODE_CHARS = 2048  # a 128-float latent with a long lineage fits; anything longer is refused unread
 MAX_VARIATIONS = 32
@@ -117,40 +116,6 @@ class AvatarSpec:
             "variations": [{"seed": v.seed, "strength": v.strength} for v in self.variations],
             "edits": dict(self.edits),
         }
-
-
-def base_latent(spec: AvatarSpec, latent_dim: int) -> torch.Tensor:
-    """The spec's latent before truncation and edits: its source, then each variation step in order."""
-    if spec.latent is not None:
-        if len(spec.latent) != latent_dim:
-            raise ValueError(f"the latent has {len(spec.latent)} values; this release takes {latent_dim}")
-        z = torch.tensor(spec.latent, dtype=torch.float32)
-    else:
-        assert spec.seed is not None
-        z = seed_latent(spec.seed, latent_dim)
-    for step in spec.variations:
-        keep = math.sqrt(max(0.0, 1.0 - step.strength**2))
-        z = keep * z + step.strength * seed_latent(step.seed, latent_dim)
-    return z
-
-
-def apply_edits(
-    latents: torch.Tensor, edits: tuple[tuple[str, float], ...], directions: dict[str, torch.Tensor]
-) -> torch.Tensor:
-    """(N, dim) truncated latents plus each edit's unit direction times its strength, in the given
-    (sorted) order. Element-wise only, so a row of a batch is bit-identical to the row alone."""
-    for name, strength in edits:
-        latents = latents + strength * directions[name]
-    return latents
-
-
-def spec_latent(spec: AvatarSpec, directions: dict[str, torch.Tensor], latent_dim: int) -> torch.Tensor:
-    """The latent the generator draws: the truncated base latent, then the edits.
-
-    Edits come after truncation so a strength means the same move at every truncation.
-    """
-    z = truncate(base_latent(spec, latent_dim)[None], spec.truncation)
-    return apply_edits(z, spec.edits, directions)[0]
 
 
 # ------------------------------------------------------------------------------------------- codes

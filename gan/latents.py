@@ -8,12 +8,15 @@ device type that runs it.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from typing import Literal
 
 import torch
 
-MAX_SEED = 2**63 - 1
+# MAX_SEED is defined with the torch-free code format; callers import it from here as before
+from gan.codes import MAX_SEED, AvatarSpec
+
 InterpolationMode = Literal["slerp", "lerp"]
 
 
@@ -87,3 +90,38 @@ def interpolate(start: torch.Tensor, end: torch.Tensor, steps: int, mode: Interp
     if mode == "lerp":
         return lerp(start, end, t)
     raise ValueError(f"mode must be 'slerp' or 'lerp', got {mode!r}")
+
+
+# ------------------------------------------------------------------- the latent of an avatar spec
+def base_latent(spec: AvatarSpec, latent_dim: int) -> torch.Tensor:
+    """The spec's latent before truncation and edits: its source, then each variation step in order."""
+    if spec.latent is not None:
+        if len(spec.latent) != latent_dim:
+            raise ValueError(f"the latent has {len(spec.latent)} values; this release takes {latent_dim}")
+        z = torch.tensor(spec.latent, dtype=torch.float32)
+    else:
+        assert spec.seed is not None
+        z = seed_latent(spec.seed, latent_dim)
+    for step in spec.variations:
+        keep = math.sqrt(max(0.0, 1.0 - step.strength**2))
+        z = keep * z + step.strength * seed_latent(step.seed, latent_dim)
+    return z
+
+
+def apply_edits(
+    latents: torch.Tensor, edits: tuple[tuple[str, float], ...], directions: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    """(N, dim) truncated latents plus each edit's unit direction times its strength, in the given
+    (sorted) order. Element-wise only, so a row of a batch is bit-identical to the row alone."""
+    for name, strength in edits:
+        latents = latents + strength * directions[name]
+    return latents
+
+
+def spec_latent(spec: AvatarSpec, directions: dict[str, torch.Tensor], latent_dim: int) -> torch.Tensor:
+    """The latent the generator draws: the truncated base latent, then the edits.
+
+    Edits come after truncation so a strength means the same move at every truncation.
+    """
+    z = truncate(base_latent(spec, latent_dim)[None], spec.truncation)
+    return apply_edits(z, spec.edits, directions)[0]

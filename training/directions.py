@@ -40,11 +40,11 @@ from tqdm import tqdm
 
 from gan.attributes import HAIR_COLORS, MEASURE_NOTES, hair_colors, measure_all
 from gan.checkpoint import load_generator
-from gan.codes import AvatarSpec, spec_latent
+from gan.codes import AvatarSpec
 from gan.creation import choose_hair
 from gan.directions import Direction, DirectionSet, HairRecipe, save_directions
 from gan.imaging import tile_grid, to_hwc
-from gan.latents import player_seed, seeds_latents
+from gan.latents import player_seed, seeds_latents, spec_latent
 from gan.networks import Generator, fuse_batchnorm
 from training.sampling import generate
 from training.visualize import save_png

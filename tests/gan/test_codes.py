@@ -14,15 +14,12 @@ from gan.codes import (
     AvatarSpec,
     CodeError,
     Variation,
-    apply_edits,
-    base_latent,
     decode,
     encode,
     f32,
     is_code,
-    spec_latent,
 )
-from gan.latents import MAX_SEED, seed_latent, truncate
+from gan.latents import MAX_SEED, apply_edits, base_latent, seed_latent, spec_latent, truncate
 
 names = st.from_regex(r"[a-z][a-z0-9_]{0,20}", fullmatch=True)
 strengths = st.floats(-5, 5, allow_nan=False, width=32)
@@ -136,3 +133,15 @@ def test_impossible_values_inside_a_well_formed_code_are_refused() -> None:
     bad = good[:at] + bytes.fromhex("00000040") + good[at + 4 :]
     with pytest.raises(CodeError, match="impossible avatar"):
         decode(_recode(bad))
+
+
+def test_the_code_format_needs_only_the_standard_library() -> None:
+    """What the module docstring promises: a game backend (or the studio's codes.js) can port it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    check = "import sys, gan.codes; assert 'torch' not in sys.modules, 'gan.codes imported torch'"
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", check], cwd=root, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

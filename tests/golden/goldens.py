@@ -37,10 +37,10 @@ import torch
 
 from app.encoding import encode_png
 from app.inference import AvatarModel
-from gan.codes import AvatarSpec, decode, encode, spec_latent
+from gan.codes import AvatarSpec, decode, encode
 from gan.creation import choose_hair
 from gan.directions import DirectionSet, load_directions
-from gan.latents import derived_seed, player_seed, seeds_latents, truncate
+from gan.latents import derived_seed, player_seed, seeds_latents, spec_latent, truncate
 from gan.releases import Release, read_manifest
 from gan.upscaler import Upscaler, pick_upscaler_dtype
 

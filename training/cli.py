@@ -78,9 +78,16 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="publish a run's generator into weights/ with a model card")
+    p = sub.add_parser(
+        "export", help="a run's generator as a .safetensors with a model card (publish it with `release add`)"
+    )
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--out", type=Path, default=Path("weights/generator.safetensors"))
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="file to write (default: RUN_DIR/generator.safetensors, or RUN_DIR/generator-epochN.safetensors "
+        "with --epoch; weights/ holds only what `release add` publishes)",
+    )
     p.add_argument("--fp32", action="store_true", help="store float32 instead of float16")
     p.add_argument("--epoch", type=int, help="export the snapshot kept at this epoch (runs with keep_snapshots)")
     p.add_argument("--notes", default="", help="text for the model card")
@@ -254,6 +261,9 @@ def cmd_export(args: argparse.Namespace) -> None:
     from training.export import export_run
 
     dtype = torch.float32 if args.fp32 else torch.float16
+    if args.out is None:  # beside the run it came from, never an unlisted file in weights/
+        name = "generator.safetensors" if args.epoch is None else f"generator-epoch{args.epoch}.safetensors"
+        args.out = args.run_dir / name
     info = export_run(args.run_dir, args.out, dtype=dtype, notes=args.notes, epoch=args.epoch)
     if args.evaluate:  # score the file as shipped (fp16 included), then put the numbers on its card
         from training.config import load_run_config

@@ -144,6 +144,10 @@ def test_kept_epochs_export_with_their_own_weights_and_metrics(
     assert not all(torch.equal(a, b) for a, b in zip(_tensors(second).values(), _tensors(last).values(), strict=True))
     assert main(["export", str(run), "--epoch", "5", "--out", str(tmp_path / "x.safetensors")]) == 2
     assert "no snapshot kept for epoch 5; kept epochs: [1, 2, 3]" in capsys.readouterr().err
+    # without --out an export lands beside its run, never as an unlisted file in weights/
+    assert main(["export", str(run), "--fp32"]) == 0 and main(["export", str(run), "--fp32", "--epoch", "2"]) == 0
+    _assert_same(read_checkpoint(run / "generator.safetensors")[1], _tensors(last))
+    _assert_same(read_checkpoint(run / "generator-epoch2.safetensors")[1], _tensors(second))
     # a stop between the end-of-epoch save and its copy: the resume keeps what was missed
     kept_snapshot_path(run, 3).unlink()
     train(resume_config(run, {"max_steps": 20}), resume=run)

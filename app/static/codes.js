@@ -68,3 +68,28 @@ export function jsonWithSeed(body, seed) {
   const marker = "\u0000seed\u0000";
   return JSON.stringify({ ...body, seed: marker }).replace(JSON.stringify(marker), seed);
 }
+
+// One way to name an avatar, wherever it is shown (pins, the editor's title, the large view):
+// where it comes from, then how many variation steps and edits it has, e.g. "seed 5 · 1 variation · 2 edits"
+export function withCounts(origin, steps, edits) {
+  const parts = [origin];
+  if (steps) parts.push(`${steps} variation${steps === 1 ? "" : "s"}`);
+  if (edits) parts.push(`${edits} edit${edits === 1 ? "" : "s"}`);
+  return parts.join(" · ");
+}
+
+export function seedOrigin(seed, truncation) {
+  return `seed ${seed}${truncation < 1 ? ` (ψ ${truncation})` : ""}`;
+}
+
+export function specLabel(spec) {
+  const origin = spec.seed !== null ? seedOrigin(spec.seed, spec.truncation) : "blend";
+  return withCounts(origin, spec.variations.length, Object.keys(spec.edits).length);
+}
+
+// "alice (black) · 1 variation · 2 edits" -> "alice (black)": a label without its counts, which the
+// editor counts again as the avatar changes
+export function originOf(label) {
+  return label.replace(/( · \d+ variations?)?( · \d+ edits?)?$/, "");
+}
+

@@ -2,7 +2,7 @@
 // characters of a chosen hair colour. Everything it makes is an avatar code, so pins, share links
 // and downloads of its avatars are exact.
 
-import { codePath, decodeCode, editsText, jsonWithSeed } from "./codes.js";
+import { codePath, decodeCode, editsText, jsonWithSeed, originOf, seedOrigin, withCounts } from "./codes.js";
 
 const $ = (id) => document.getElementById(id);
 const PREVIEW_SIZE = 256;
@@ -19,7 +19,8 @@ let ctx = null; // what the studio lends: api, imageUrl, postJson, guarded, say,
 const directionsOf = new Map(); // release -> promise of GET /models/{release}/directions
 const editor = {
   model: null,
-  avatar: null, // {seed | latent | code (a base, with its own edits as baseEdits), truncation, edits, label}
+  avatar: null, // {seed | latent | code (a base, with its own edits as baseEdits), truncation, edits}
+  origin: "", // what the avatar came from ("seed 5", "alice (black)", "blend #1 − #2"): its label's start
   code: null, // the current avatar's code, once asked for (dropped when a slider moves)
   codeUrl: null, // and its URL, where POST /codes answered it
   codeKey: "",
@@ -76,12 +77,26 @@ function sliderRow(direction, value) {
   input.dataset.direction = direction.name;
   if (direction.note) input.title = direction.note;
   shown.textContent = Number(input.value).toFixed(2);
+  fillFromZero(input);
   input.addEventListener("input", () => {
     shown.textContent = Number(input.value).toFixed(2);
+    fillFromZero(input);
     slidersMoved();
   });
   row.append(name, shown, input);
   return row;
+}
+
+// A direction's 0 (no edit) sits where its range puts it, often the middle: the track is filled from
+// that 0 to the thumb, and 0 is marked (studio.css reads --zero, --low and --high, fractions of the range)
+function fillFromZero(input) {
+  const [low, high] = [Number(input.min), Number(input.max)];
+  const at = (value) => Math.min(1, Math.max(0, (value - low) / (high - low)));
+  const zero = at(0);
+  const value = at(Number(input.value));
+  input.style.setProperty("--zero", String(zero));
+  input.style.setProperty("--low", String(Math.min(zero, value)));
+  input.style.setProperty("--high", String(Math.max(zero, value)));
 }
 
 async function showSliders() {
@@ -118,6 +133,7 @@ function readSliders() {
 
 function slidersMoved() {
   editor.avatar = { ...editor.avatar, edits: readSliders() };
+  showLabel();
   editor.code = null;
   clearTimeout(editor.timer);
   editor.timer = setTimeout(() => ctx.guarded(showPreview), DEBOUNCE_MS);
@@ -192,22 +208,30 @@ async function showPreview() {
   img.src = url;
   img.dataset.shown = path; // what the image on screen is of (the tests wait on it)
   img.removeAttribute("aria-busy");
-  const edits = Object.keys(editor.avatar.edits).length;
-  img.alt = `${editor.avatar.label}${edits ? `, ${edits} edit${edits === 1 ? "" : "s"}` : ""}`;
+  img.alt = editorLabel();
 }
 
 // An avatar as the editor holds it, from a code: a plain seed or latent with edits draws from its own
 // URLs; a variation is known by its code, which stays the base its sliders' edits replace the edits of
-export function avatarFromCode(code, label) {
+export function avatarFromCode(code) {
   const spec = decodeCode(code);
-  const base = { truncation: spec.truncation, edits: spec.edits, label };
+  const base = { truncation: spec.truncation, edits: spec.edits };
   if (spec.variations.length) return { ...base, code, baseEdits: spec.edits };
   return spec.seed !== null ? { ...base, seed: spec.seed } : { ...base, latent: spec.latent };
 }
 
-function describe(avatar) {
-  const psi = avatar.truncation < 1 ? ` at truncation ${avatar.truncation}` : "";
-  return `${avatar.label}${psi} · release ${editor.model}`;
+// The avatar's one label, wherever the editor shows it (title, preview, large view, a pin of it):
+// where it came from, its variation steps (its code's lineage) and its edits (the sliders)
+export function editorLabel() {
+  const avatar = editor.avatar;
+  const steps = avatar.code ? decodeCode(avatar.code).variations.length : 0;
+  return withCounts(editor.origin, steps, Object.keys(avatar.edits).length);
+}
+
+function showLabel() {
+  const label = editorLabel();
+  $("editor-title").textContent = `Edit ${label}`;
+  $("editor-detail").setAttribute("aria-label", `Open the large view of ${label}`);
 }
 
 // ------------------------------------------------------------------------------- open / close
@@ -217,22 +241,25 @@ export async function openEditor(pin) {
   editor.opener = from && from !== document.body && !$("editor").contains(from)
     ? { element: from, label: from.getAttribute("aria-label") } : editor.opener;
   editor.model = pin.model || (await ctx.defaultModel());
-  if (pin.kind === "seed") editor.avatar = { seed: pin.seed, truncation: pin.truncation, edits: {}, label: pin.label };
-  else if (pin.kind === "latent") editor.avatar = { latent: pin.latent, truncation: 1, edits: {}, label: pin.label };
-  else editor.avatar = avatarFromCode(pin.code, pin.label);
+  if (pin.kind === "seed") editor.avatar = { seed: pin.seed, truncation: pin.truncation, edits: {} };
+  else if (pin.kind === "latent") editor.avatar = { latent: pin.latent, truncation: 1, edits: {} };
+  else editor.avatar = avatarFromCode(pin.code);
+  // a seed pin's label may name its release (the editor says that apart); other labels lose their counts
+  editor.origin = pin.kind === "seed" ? seedOrigin(pin.seed, pin.truncation) : originOf(pin.label);
   editor.code = null;
   editor.history = [];
   editor.requestSeed = 0;
   $("variations").replaceChildren();
   $("editor").hidden = false;
-  $("editor-title").textContent = `Edit ${pin.label}`;
   await showAvatar();
   $("editor").scrollIntoView({ block: "start" });
   $("editor-title").focus({ preventScroll: true });
 }
 
 async function showAvatar() {
-  $("editor-source").textContent = describe(editor.avatar);
+  showLabel();
+  const psi = editor.avatar.truncation < 1 ? ` at truncation ${editor.avatar.truncation}` : "";
+  $("editor-source").textContent = `Release ${editor.model}${psi}`;
   $("editor-undo").disabled = editor.history.length === 0;
   $("editor-undo").textContent = editor.history.length ? `Undo (${editor.history.length})` : "Undo";
   showHistory();
@@ -305,8 +332,7 @@ async function pickChild(child) {
   const code = await currentCode();
   const codeUrl = editor.code === code ? editor.codeUrl : null;
   editor.history.push({ avatar: editor.avatar, code, codeUrl, requestSeed: editor.requestSeed, strength: strength() });
-  const label = `variation ${editor.history.length} of ${editor.history[0].avatar.label}`;
-  editor.avatar = avatarFromCode(child.code, label);
+  editor.avatar = avatarFromCode(child.code);
   editor.requestSeed = 0;
   await Promise.all([showAvatar(), showVariations()]); // go on from it: its own children at once
   ctx.say(`Picked variation ${child.index + 1}. Undo steps back.`, "info");
@@ -424,11 +450,11 @@ export function initCreator(studio) {
     }
   });
   $("editor-pin").addEventListener("click", () => ctx.guarded(async () => {
-    const pin = await ctx.addCodePin(await currentCode()); // labelled by what its code says
+    const pin = await ctx.addCodePin(await currentCode(), editorLabel());
     ctx.say(`Pinned #${pin.id}, ${pin.label}.`, "info");
   }));
   $("editor-detail").addEventListener("click", () => ctx.guarded(async () => {
-    ctx.openDetail({ model: editor.model, code: await currentCode(), label: editor.avatar.label });
+    ctx.openDetail({ model: editor.model, code: await currentCode(), label: editorLabel() });
   }));
   $("strength").addEventListener("input", () => { $("strength-value").textContent = strength().toFixed(2); });
   $("variations-form").addEventListener("submit", (event) => { event.preventDefault(); ctx.guarded(showVariations); });

@@ -1,7 +1,7 @@
 // Avatar studio: browse, compare, pin, interpolate and blend avatars through the public HTTP API;
 // creator.js edits and breeds them. No framework and no build step: the service ships these files as they are.
 
-import { CODE_PATTERN, codePath, decodeCode, isPlain, jsonWithSeed } from "./codes.js";
+import { CODE_PATTERN, codePath, decodeCode, isPlain, jsonWithSeed, specLabel } from "./codes.js";
 import { fillHairColors, initCreator, openEditor } from "./creator.js";
 import { zipBlob } from "./zip.js";
 
@@ -15,6 +15,7 @@ const PHONE_TILES = { 64: "64px", 128: "92px", 256: "150px", 512: "100%" }; // t
 const GRID_FIELDS = { seed: "seed", size: "size", truncation: "truncation" }; // a grid image's query -> its input
 const STORE_KEY = "avatar-studio:pins"; // the pins' codes (and labels), kept across reloads
 const EXPORT_SIZE = 128; // the zip's and sprite sheet's avatars
+const SHARE_SIZE = 256; // Copy URL's avatars, and the <img> snippet's (the same URL, drawn at its size)
 const SPRITE_COLUMNS = 8;
 
 const state = {
@@ -545,13 +546,35 @@ async function showHashView() {
   await renderGrid({ replace: true }); // a corrected link replaces the bad one in the history
 }
 
-// A share link's pins: #...&pins=code,code. They join the pins kept here (once each)
+// A share link's pins: #...&pins=code,code&ids=1,4&names=,blend%20%231... (ids: their numbers there;
+// names: the names a code does not say by itself, such as a blend's formula, empty where it does).
+// They join the pins kept here (once each)
 async function pinsFromLink() {
-  const listed = new URLSearchParams(location.hash.slice(1)).get("pins");
+  const params = new URLSearchParams(location.hash.slice(1));
+  const listed = params.get("pins");
   if (!listed) return;
-  const codes = [...new Set(listed.split(",").filter((c) => CODE_PATTERN.test(c)))];
-  const added = await pinCodes(codes.map((code) => ({ code })), failedWord(codes.length, "shared pin"));
+  const ids = (params.get("ids") || "").split(",");
+  // each name is percent-encoded on its own (commas too): split the raw text, then decode each
+  const names = (/(?:^|&)names=([^&]*)/.exec(location.hash.slice(1)) || ["", ""])[1].split(",");
+  const seen = new Set();
+  const entries = [];
+  listed.split(",").forEach((code, k) => {
+    if (!CODE_PATTERN.test(code) || seen.has(code)) return;
+    seen.add(code);
+    let label = null;
+    try { label = names[k] ? decodeURIComponent(names[k]).slice(0, 200) : null; } catch { /* a bad name: the code's own */ }
+    entries.push({ code, id: /^\d{1,6}$/.test(ids[k] || "") ? Number(ids[k]) : null, label });
+  });
+  const added = await pinCodes(entries, failedWord(entries.length, "shared pin"));
   if (added) say(`The link added ${added} pin${added === 1 ? "" : "s"}.`, "info");
+}
+
+function linkedPins() {
+  // the pins as a share link carries them: codes, numbers, and the names their codes do not say
+  const kept = state.pins.filter((p) => p.code);
+  const names = kept.map((p) => (p.label === codePin(p.code).label ? "" : encodeURIComponent(p.label)));
+  return `pins=${kept.map((p) => p.code).join(",")}&ids=${kept.map((p) => p.id).join(",")}`
+    + `${names.some(Boolean) ? `&names=${names.join(",")}` : ""}`;
 }
 
 // ------------------------------------------------------------------------------------- pinning
@@ -640,12 +663,7 @@ function codePin(code, name = null) {
 }
 
 function codeLabel(spec) {
-  const parts = [spec.seed !== null ? `seed ${spec.seed}` : "blend"];
-  const steps = spec.variations.length;
-  const edits = Object.keys(spec.edits).length;
-  if (steps) parts.push(`${steps} variation${steps === 1 ? "" : "s"}`);
-  if (edits) parts.push(`${edits} edit${edits === 1 ? "" : "s"}`);
-  return parts.join(" · ");
+  return specLabel(spec);
 }
 
 function addCodePin(code, name = null) {
@@ -654,7 +672,7 @@ function addCodePin(code, name = null) {
 
 // ------------------------------------------------------------------------------ kept pins
 function savePins() {
-  const kept = state.pins.filter((p) => p.code).map((p) => ({ code: p.code, label: p.label }));
+  const kept = state.pins.filter((p) => p.code).map((p) => ({ code: p.code, label: p.label, id: p.id }));
   try {
     localStorage.setItem(STORE_KEY, JSON.stringify(kept));
   } catch { /* storage full or off: the pins still work, they are just not kept */ }
@@ -669,17 +687,37 @@ function storedPins() {
   }
 }
 
-// Pin codes (from storage or a share link) the server still draws; say which it no longer does
+// Pin codes (from storage or a share link) the server still draws; say which it no longer does.
+// Each keeps its number where no pin here has (or had) it, else takes the next one; a name that
+// points at pins by number ("blend #1 − #2 + #4") follows them to their numbers here
 async function pinCodes(entries, where) {
+  const numbers = new Map(); // the entries' numbers -> the numbers here
+  for (const entry of entries) {
+    const here = state.pins.find((p) => p.code === entry.code);
+    if (here && entry.id !== null && entry.id !== undefined) numbers.set(entry.id, here.id);
+  }
   const fresh = entries.filter((e) => !state.pins.some((p) => p.code === e.code));
   const checks = await Promise.allSettled(fresh.map((e) => api(`/codes/${e.code}`)));
   const failed = [];
+  const drawn = [];
   checks.forEach((check, k) => {
-    if (check.status === "fulfilled") addCodePin(fresh[k].code, fresh[k].label);
+    if (check.status === "fulfilled") drawn.push(fresh[k]);
     else failed.push(check.reason.message);
   });
+  drawn.sort((a, b) => (a.id ?? Infinity) - (b.id ?? Infinity));
+  const added = drawn.map((entry) => {
+    const keep = Number.isInteger(entry.id) && entry.id >= state.nextPin;
+    const id = keep ? entry.id : reservePinId();
+    if (keep) state.nextPin = id + 1;
+    if (Number.isInteger(entry.id)) numbers.set(entry.id, id);
+    return { id, entry };
+  });
+  const renumber = (label) => label && label.replace(/#(\d+)/g, (whole, n) => (numbers.has(Number(n)) ? `#${numbers.get(Number(n))}` : whole));
+  for (const { id, entry } of added) {
+    if (!state.pins.some((p) => p.code === entry.code)) addPin({ ...codePin(entry.code, renumber(entry.label)), id });
+  }
   if (failed.length) say(`${failed.length} ${where} could not be shown: ${failed[0]}`);
-  return fresh.length - failed.length;
+  return added.length;
 }
 
 function restorePins() {
@@ -984,7 +1022,7 @@ async function blendPins() {
 }
 
 // ------------------------------------------------------------------------------ sharing
-function avatarUrl(pin, size = 256) {
+function avatarUrl(pin, size = SHARE_SIZE) {
   return `${location.origin}${codePath(pin.model, pin.code, size)}`;
 }
 
@@ -993,7 +1031,7 @@ function escapeAttribute(text) {
 }
 
 function snippet(pin) {
-  return `<img src="${avatarUrl(pin, 128)}" width="128" height="128" alt="${escapeAttribute(`Avatar: ${pin.label}`)}">`;
+  return `<img src="${avatarUrl(pin)}" width="${SHARE_SIZE}" height="${SHARE_SIZE}" alt="${escapeAttribute(`Avatar: ${pin.label}`)}">`;
 }
 
 function withTimeout(promise, ms) {
@@ -1018,7 +1056,7 @@ async function share(text, what, where) {
 function shareLink() {
   const codes = state.pins.filter((p) => p.code).map((p) => p.code);
   if (!codes.length) throw new ApiError("Pin an avatar first: the link carries the pins.");
-  return `${location.origin}${location.pathname}#${state.view ? `${state.view}&` : ""}pins=${codes.join(",")}`;
+  return `${location.origin}${location.pathname}#${state.view ? `${state.view}&` : ""}${linkedPins()}`;
 }
 
 // ------------------------------------------------------------------------------ the large view

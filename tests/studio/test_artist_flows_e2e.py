@@ -7,9 +7,12 @@ the preview kept in view. Screenshots land in test-artifacts/studio-artist-*.png
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.studio.helpers import CHROMIUM, open_studio, pins, shoot, wait_for_tiles
 
@@ -366,9 +369,10 @@ def test_a_compare_caption_wraps_a_large_seed(blank, server: str) -> None:
 def tile_width(page, size: int) -> float:
     page.select_option("#size", str(size))
     page.click("#show")
-    wait_for_tiles(page, 4)
-    page.wait_for_function(
-        "n => [...document.querySelectorAll('#grid img')].every(i => i.naturalWidth === n)", arg=size
+    page.wait_for_function(  # 512 px runs the HD upscaler: slow on a busy machine
+        "n => [...document.querySelectorAll('#grid img')].filter(i => i.complete && i.naturalWidth === n).length === 4",
+        arg=size,
+        timeout=90_000,
     )
     return page.locator("#grid .tile").first.bounding_box()["width"]
 
@@ -411,3 +415,151 @@ def test_the_pinned_mark_leaves_the_face_alone(studio, server: str, screen: str)
     assert after["markWidth"] * after["markHeight"] <= 0.1 * after["tile"] ** 2, after
     assert after["markTop"] <= 4 and after["markRight"] <= 4, after
     snap(studio, screen, "pinned-64")
+
+
+# --------------------------------------------------------------------------- 9. labels and details
+def test_how_different_never_reaches_zero(blank, server: str) -> None:
+    pin_and_edit(blank, server)
+    strength = blank.get_by_label("How different")
+    strength.focus()
+    blank.keyboard.press("Home")  # as far as it goes: not 0, which gives 16 copies of the parent
+    expect(blank.locator("#strength-value")).to_have_text("0.05")
+    blank.get_by_role("button", name="Show variations").click()
+    wait_children(blank)
+    fingerprints = blank.evaluate(
+        """() => [...document.querySelectorAll('#variations img')].map(img => {
+             const c = document.createElement('canvas'); c.width = c.height = 32;
+             const g = c.getContext('2d'); g.drawImage(img, 0, 0, 32, 32);
+             return g.getImageData(0, 0, 32, 32).data.join(','); })"""
+    )
+    assert len(set(fingerprints)) > 1  # children that differ from each other
+
+
+def test_one_label_for_the_avatar_being_edited(studio, server: str, screen: str) -> None:
+    pin_and_edit(studio, server, tile=1)
+    title = studio.locator("#editor-title")
+    expect(title).to_have_text("Edit seed 1")
+    studio.get_by_role("slider", name="hair lightness").press("End")
+    wait_preview(studio, "edits=hair_lightness:2")
+    expect(title).to_have_text("Edit seed 1 · 1 edit")  # not "seed 1" after edits
+    expect(studio.locator("#editor-preview")).to_have_attribute("alt", "seed 1 · 1 edit")
+    studio.get_by_role("button", name="Show variations").click()
+    children = wait_children(studio)
+    studio.get_by_role("button", name="Variation 3: go on from it").click()
+    wait_preview(studio, children[2])
+    wait_children(studio)
+    expect(title).to_have_text("Edit seed 1 · 1 variation · 1 edit")
+    expect(studio.locator("#editor-preview")).to_have_attribute("alt", "seed 1 · 1 variation · 1 edit")
+    expect(studio.locator("#editor-detail")).to_have_attribute(
+        "aria-label", re.compile("seed 1 · 1 variation · 1 edit")
+    )
+    studio.get_by_role("button", name="Pin this avatar").click()
+    expect(pins(studio)).to_have_count(2)
+    expect(pins(studio).nth(1).locator(".label")).to_have_text("#2 · seed 1 · 1 variation · 1 edit")  # the same words
+    studio.get_by_role("button", name="Open the large view").click()
+    expect(studio.locator("#detail-title")).to_have_text("seed 1 · 1 variation · 1 edit")
+    studio.keyboard.press("Escape")
+    studio.get_by_role("button", name="Undo (1)").click()
+    wait_preview(studio, "edits=hair_lightness:2")
+    expect(title).to_have_text("Edit seed 1 · 1 edit")
+
+
+def test_copy_url_and_img_snippet_agree(blank, server: str) -> None:
+    open_studio(blank, server, "seed=0&count=4&size=64", tiles=4)
+    blank.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+    blank.locator("#grid .tile").nth(0).click()
+    blank.wait_for_function("document.querySelectorAll('#pins [data-code]').length === 1")
+    blank.get_by_role("button", name="View #1 large").click()
+    blank.get_by_role("button", name="Copy URL").click()
+    url = blank.locator("#detail-text").input_value()
+    blank.get_by_role("button", name="Copy <img> snippet").click()
+    snippet = blank.locator("#detail-text").input_value()
+    size = int(url.rsplit("size=", 1)[1])
+    assert f'src="{url}"' in snippet and f'width="{size}" height="{size}"' in snippet, (url, snippet)
+
+
+SLIDER_ROW = """e => {
+    const r = e.getBoundingClientRect();
+    return { x: r.x, y: r.y, width: r.width, height: r.height, zero: getComputedStyle(e).getPropertyValue('--zero') };
+  }"""
+
+
+def is_accent(pixel) -> bool:
+    red, green, blue = pixel[:3]
+    return red > 200 and green < 170 and blue > 120  # the studio's pink, #ff7aa8
+
+
+def test_slider_fills_start_at_zero_and_zero_is_marked(studio, server: str, screen: str) -> None:
+    pin_and_edit(studio, server)
+    slider = studio.get_by_role("slider", name="hair lightness")  # -2 to 2: 0 in the middle
+    slider.press("End")
+    wait_preview(studio, "edits=hair_lightness:2")
+    slider.scroll_into_view_if_needed()
+    studio.mouse.move(0, 0)
+    image = Image.open(io.BytesIO(slider.screenshot())).convert("RGB")
+    scale = image.width / slider.bounding_box()["width"]
+    middle = image.height // 2
+    row = [image.getpixel((x, middle)) for x in range(image.width)]
+    quarter, three_quarters = image.width // 4, 3 * image.width // 4
+    assert not is_accent(row[quarter]), row[quarter]  # -1: left of 0, not filled
+    assert is_accent(row[three_quarters]), row[three_quarters]  # +1: between 0 and the thumb, filled
+    # a mark at 0, above and below the track
+    mark = [image.getpixel((image.width // 2 + dx, middle - int(6 * scale))) for dx in (-1, 0, 1)]
+    assert any(sum(p) > 400 for p in mark), mark
+    slider.press("Home")
+    wait_preview(studio, "edits=hair_lightness:-2")
+    image = Image.open(io.BytesIO(slider.screenshot())).convert("RGB")
+    assert is_accent(image.getpixel((quarter, middle))) and not is_accent(image.getpixel((three_quarters, middle)))
+    snap(studio, screen, "slider-zero")
+
+
+def labels(page) -> list[str]:
+    return pins(page).locator(".label").all_inner_texts()
+
+
+def test_a_share_link_keeps_names_and_what_they_point_to(browser, server: str) -> None:
+    sender = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = sender.new_page()
+    open_studio(page, server, "seed=0&count=4&size=64", tiles=4)
+    for n in range(4):
+        page.locator("#grid .tile").nth(n).click()
+        expect(pins(page)).to_have_count(n + 1)
+    page.get_by_role("button", name="Unpin #3").click()  # the pins are #1, #2 and #4
+    page.wait_for_function("document.querySelectorAll('#pins [data-code]').length === 3")
+    page.select_option("#blend-c", "4")
+    page.click("#blend")
+    page.wait_for_function("document.getElementById('blend-image').naturalWidth === 256", timeout=30_000)
+    page.click("#blend-pin")
+    expect(pins(page)).to_have_count(4)
+    expect(pins(page).nth(3).locator(".label")).to_have_text("#5 · blend #1 − #2 + #4")
+    page.wait_for_function("document.querySelectorAll('#pins [data-code]').length === 4")
+    page.get_by_role("button", name="Share link").click()
+    link = page.locator("#share-text").input_value()
+
+    # kept across a reload: the same numbers, so the name still points at the right pins
+    page.reload()
+    wait_for_tiles(page, 4)
+    expect(pins(page)).to_have_count(4)
+    assert labels(page) == ["#1 · seed 0 · v1", "#2 · seed 1 · v1", "#4 · seed 3 · v1", "#5 · blend #1 − #2 + #4"]
+
+    # someone with nothing pinned: the same pins, numbers and name (not "blended latent")
+    other = browser.new_context(viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True)
+    fresh = other.new_page()
+    fresh.goto(link)
+    expect(pins(fresh)).to_have_count(4)
+    assert labels(fresh) == labels(page)
+
+    # someone who has pinned two of their own: the shared pins get the next numbers, and the name follows them
+    third = browser.new_context(viewport={"width": 1280, "height": 800})
+    mine = third.new_page()
+    open_studio(mine, server, "seed=10&count=2&size=64", tiles=2)
+    mine.locator("#grid .tile").nth(0).click()
+    mine.locator("#grid .tile").nth(1).click()
+    expect(pins(mine)).to_have_count(2)
+    mine.wait_for_function("document.querySelectorAll('#pins [data-code]').length === 2")
+    mine.goto(link)
+    expect(pins(mine)).to_have_count(6)
+    assert labels(mine)[2:] == ["#3 · seed 0 · v1", "#4 · seed 1 · v1", "#5 · seed 3 · v1", "#6 · blend #3 − #4 + #5"]
+    snap(mine, "desktop", "shared-names", full_page=True)
+    for context in (sender, other, third):
+        context.close()

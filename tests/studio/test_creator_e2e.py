@@ -433,8 +433,8 @@ def test_detail_view_and_copy_texts(studio, server: str, screen: str) -> None:
     with urllib.request.urlopen(url) as r:  # the URL works anywhere: the code names the avatar
         assert Image.open(io.BytesIO(r.read())).size == (256, 256)
     studio.get_by_role("button", name="Copy <img> snippet").click()
-    snippet = (
-        f'<img src="{server}/models/v1/avatars/{code}.png?size=128" width="128" height="128" alt="Avatar: seed 1 · v1">'
+    snippet = (  # the image Copy URL gives, at its size
+        f'<img src="{server}/models/v1/avatars/{code}.png?size=256" width="256" height="256" alt="Avatar: seed 1 · v1">'
     )
     expect(studio.locator("#detail-text")).to_have_value(snippet)
     snap(studio, screen, "detail")
@@ -449,7 +449,7 @@ def test_detail_view_and_copy_texts(studio, server: str, screen: str) -> None:
     )
     studio.get_by_role("button", name="Copy an img snippet for #1").click()
     expect(studio.locator("#share-text")).to_have_value(
-        f'<img src="{server}/models/v1/avatars/{pin_codes(studio)[0]}.png?size=128" width="128" height="128" '
+        f'<img src="{server}/models/v1/avatars/{pin_codes(studio)[0]}.png?size=256" width="256" height="256" '
         'alt="Avatar: seed 0 · v1">'
     )
     expect(studio.locator("#share-label")).to_have_text("<img> snippet for #1")

@@ -12,6 +12,9 @@ A request counts against the limit only once its body is here: the body is read 
 `body_timeout_s`, and replayed to the app. Before, 256 clients that sent headers and half a body
 held every slot with no timeout, and every other request got 503 for as long as they stayed; now
 they hold nothing, and get 408 when their time is up.
+
+Answers count too: while more than AVATARS_MAX_ANSWER_BYTES of answers wait for their clients
+(`app/answers.py`), a new request gets 503, so clients that do not read cannot exhaust memory.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import json
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.answers import AnswerBytes
 
 EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -71,12 +76,35 @@ def replaying(messages: list[Message], receive: Receive) -> Receive:
     return replay
 
 
+def counted(send: Send, answers: AnswerBytes) -> Send:
+    """`send` that holds each body chunk in `answers` until the server has taken it (uvicorn's send
+    returns once the socket's buffer drains below its low-water mark: the client has read the rest)."""
+
+    async def send_counted(message: Message) -> None:
+        size = len(message.get("body", b"")) if message["type"] == "http.response.body" else 0
+        answers.hold(size)
+        try:
+            await send(message)
+        finally:
+            answers.release(size)
+
+    return send_counted
+
+
 class AdmissionMiddleware:
-    def __init__(self, app: ASGIApp, limit: int, body_timeout_s: float = 10.0, max_body_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        body_timeout_s: float = 10.0,
+        max_body_bytes: int = 1 << 20,
+        answers: AnswerBytes | None = None,
+    ) -> None:
         self.app = app
         self.limit = limit  # 0: no limit
         self.body_timeout_s = body_timeout_s
         self.max_body_bytes = max_body_bytes
+        self.answers = answers  # bytes of answers waiting for their clients (app/answers.py)
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -102,6 +130,11 @@ class AdmissionMiddleware:
             if gone:
                 return
             receive = replaying(messages, receive)
+        if self.answers is not None:
+            if self.answers.full():
+                await self._refuse_answers(scope, send)
+                return
+            send = counted(send, self.answers)
         if not self.limit:
             await self.app(scope, receive, send)
             return
@@ -123,6 +156,15 @@ class AdmissionMiddleware:
             metrics.rejected.labels("overloaded").inc()
         detail = f"overloaded: {self.in_flight} requests in progress (AVATARS_MAX_INFLIGHT_REQUESTS)"
         await self._answer(send, 503, detail, retry)
+
+    async def _refuse_answers(self, scope: Scope, send: Send) -> None:
+        assert self.answers is not None
+        metrics = getattr(getattr(scope.get("app"), "state", None), "metrics", None)
+        if metrics is not None:
+            metrics.rejected.labels("answer_bytes").inc()
+        detail = (f"overloaded: {self.answers.held / (1 << 20):.0f} MiB of answers are waiting for their clients "
+                  "(AVATARS_MAX_ANSWER_BYTES)")  # fmt: skip
+        await self._answer(send, 503, detail, retry=1)  # clients drain them at their own pace: retry soon
 
     @staticmethod
     async def _answer(send: Send, status: int, detail: str, retry: int | None) -> None:

@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     upscale_queue_max_images: int = Field(
         512, ge=1, description="avatars waiting for a release's upscaler at most; beyond this: 503"
     )
+    # unread answers stay in memory (10 MiB per 64-avatar 256 px JSON answer before it was streamed):
+    # past this, new requests get 503 until clients read theirs (app/answers.py, docs/scaling.md)
+    max_answer_bytes: int = Field(
+        268_435_456,
+        ge=0,
+        description="bytes of answers waiting for their clients; past it new requests get 503 (0: off)",
+    )
     request_timeout_s: float = Field(30.0, gt=0, description="longest a request waits for the generator")
     # about half a second of work on 2 CPU cores (574 one-seed requests/s, docs/benchmarks.md); raise it
     # with the replica's capacity (GPU nodes)

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import __version__
 from app.admission import AdmissionMiddleware
+from app.answers import AnswerBytes
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.metrics import MetricsMiddleware, ServiceMetrics
@@ -66,11 +67,13 @@ def create_app(settings: Settings | None = None, releases: ReleaseRegistry | Non
     app.openapi = settings_openapi(app, settings)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.answers = AnswerBytes(settings.max_answer_bytes)
     app.add_middleware(  # inside the metrics
         AdmissionMiddleware,
         limit=settings.max_inflight_requests,
         body_timeout_s=settings.body_timeout_s,
         max_body_bytes=settings.max_body_bytes,  # a JSON 413 either way (FastAPI's own answered text/plain)
+        answers=app.state.answers,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if settings.cors_origins:

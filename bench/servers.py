@@ -151,13 +151,14 @@ def run_server(
     ready_path: str,
     log_dir: Path,
     timeout_s: float = 120.0,
+    cwd: Path = REPO_ROOT,
 ) -> Iterator[ServerProcess]:
-    """Start `argv`, wait until GET `ready_path` answers 200, yield it, and stop it however the block ends."""
+    """Start `argv` in `cwd`, wait until GET `ready_path` answers 200, yield it, and stop it however the block ends."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            argv, cwd=REPO_ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     server = ServerProcess(name, process, port, log_path)
     try:
@@ -185,10 +186,16 @@ def release_folder(checkpoint: Path, folder: Path, names: Sequence[str]) -> Path
 
 
 def our_service(
-    weights_dir: Path, log_dir: Path, name: str = "ours", settings: Mapping[str, object] | None = None
+    weights_dir: Path,
+    log_dir: Path,
+    name: str = "ours",
+    settings: Mapping[str, object] | None = None,
+    source: Path = REPO_ROOT,
+    extra_env: Mapping[str, str] | None = None,
 ) -> contextlib.AbstractContextManager[ServerProcess]:
     """`python -m app` over the releases in `weights_dir`, on a free loopback port, with `settings`
-    as AVATARS_<NAME> variables."""
+    as AVATARS_<NAME> variables and `extra_env` on top; `source` is the checkout whose `app` runs (an
+    older revision's, to measure before and after in one run)."""
     port = free_port()
     env = _base_env() | {
         "AVATARS_WEIGHTS_DIR": str(Path(weights_dir).resolve()),
@@ -198,7 +205,8 @@ def our_service(
         "AVATARS_LOG_LEVEL": "warning",
     }
     env |= {f"AVATARS_{key.upper()}": str(value) for key, value in (settings or {}).items()}
-    return run_server(name, [sys.executable, "-m", "app"], env, port, "/readyz", log_dir)
+    env |= dict(extra_env or {})
+    return run_server(name, [sys.executable, "-m", "app"], env, port, "/readyz", log_dir, cwd=Path(source))
 
 
 def litserve_peer(

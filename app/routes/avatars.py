@@ -3,16 +3,16 @@
 # no `from __future__ import annotations`: the route signatures refer to the release resolver
 # passed to `image_routes`, which FastAPI can only see in annotations evaluated at definition time
 
-import base64
 import re
 from typing import Annotated
 
 import numpy as np
 import torch
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from pydantic import Field, TypeAdapter, ValidationError
 
+from app.answers import StreamedAnswer, avatar_batch_stream
 from app.caching import IMMUTABLE, add_head_twins, answer_without_rendering, cache_headers, release_headers
 from app.config import Settings
 from app.creator import check_edits, coded_release, decode_code, edited, query_edits, specs_latents
@@ -248,6 +248,8 @@ async def draw_avatars(
             headers["X-Hair-Color-Matched"] = "true" if matched[0] else "false"
         return Response(files[0], media_type=fmt.media_type, headers=headers)
     field = "png_base64" if fmt.name == "png" else "image_base64"  # PNG keeps its original field name
+    # the JSON's fields in AvatarBatch's order; each file is base64-encoded only as it is sent (app/answers.py)
+    unused = {"png_base64", "image_base64"} | ({"hair_color_matched"} if body.hair_color is None else set())
     items = [
         AvatarItem(
             index=i,
@@ -255,23 +257,20 @@ async def draw_avatars(
             player_id=body.player_ids[i] if body.player_ids else None,
             code=codes[i],
             hair_color_matched=matched[i],
-            **{field: base64.b64encode(data).decode("ascii")},
-        )
-        for i, data in enumerate(files)
+        ).model_dump(exclude=unused)
+        for i in range(len(files))
     ]
-    batch = AvatarBatch(
+    envelope = AvatarBatch(
         model=served.name,
         model_version=served.version,
         size=body.size,
         truncation=body.truncation,
         format=fmt.name,
         media_type=fmt.media_type,
-        avatars=items,
-    )
-    unused = {"image_base64" if field == "png_base64" else "png_base64"}
-    if body.hair_color is None:
-        unused.add("hair_color_matched")
-    return JSONResponse(batch.model_dump(exclude={"avatars": {"__all__": unused}}), headers=release_headers(served))
+        avatars=[],
+    ).model_dump()
+    stream = avatar_batch_stream(envelope, items, field, files, request.app.state.answers)
+    return StreamedAnswer(stream, media_type="application/json", headers=release_headers(served))
 
 
 def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:

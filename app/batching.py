@@ -188,20 +188,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-@dataclass
-class BatchStats:
-    """Counters the tests and logs read (the metrics endpoint has its own, through the observer)."""
-
-    batches: int = 0
-    rows: int = 0
-    failed_batches: int = 0
-    oom_splits: int = 0
-    expired_jobs: int = 0
-    dropped_rows: int = 0  # rows that never reached the generator (client gone, timeout, failure)
-    batch_sizes: list[int] = field(default_factory=list)  # the most recent ones, for tests and logs
-    batch_lanes: list[str] = field(default_factory=list)  # the lane of each of those batches
-
-
 @dataclass(frozen=True)
 class LaneLimits:
     """A lane's own batch size and bound on waiting rows (else the queue's)."""
@@ -258,7 +244,6 @@ class BatchQueue:
         self._closing = False
         self._worker: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generator")
-        self.stats = BatchStats()
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -336,7 +321,6 @@ class BatchQueue:
 
     def _dropped(self, job: Job, reason: DropReason) -> None:
         if job.undispatched:
-            self.stats.dropped_rows += job.undispatched
             self._observer.rows_dropped(job.lane, job.undispatched, reason)
 
     async def generate(self, latents: torch.Tensor, lane: str | None = None) -> np.ndarray:
@@ -406,7 +390,6 @@ class BatchQueue:
                     self._observer.job_started(lane.name, now - piece.job.enqueued_at)
             for job in expired:
                 lane.pending_rows -= job.undispatched
-                self.stats.expired_jobs += 1
                 self._dropped(job, "timeout")
                 job.fail(JobExpired(f"waited over {self.timeout_s:.0f} s for the generator"))
             if slices:
@@ -421,7 +404,6 @@ class BatchQueue:
                 raise
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-            self.stats.oom_splits += 1
             half = latents.shape[0] // 2
             logger.warning(
                 "out of memory at batch %d; retrying as %d + %d", latents.shape[0], half, latents.shape[0] - half
@@ -443,7 +425,6 @@ class BatchQueue:
             try:
                 images = await loop.run_in_executor(self._executor, self._forward, lane.render, latents)
             except Exception as exc:
-                self.stats.failed_batches += 1
                 self._observer.batch_failed(lane.name, len(latents))
                 logger.exception(
                     "%s: batch of %d images failed; failing its %d requests", lane.name, len(latents), len(slices)
@@ -462,10 +443,6 @@ class BatchQueue:
                 offset += n
 
     def _record(self, lane: str, rows: int, seconds: float) -> None:
-        self.stats.batches += 1
-        self.stats.rows += rows
-        self.stats.batch_sizes = [*self.stats.batch_sizes[-255:], rows]
-        self.stats.batch_lanes = [*self.stats.batch_lanes[-255:], lane]
         rate = rows / max(seconds, 1e-6)
         target = self._lanes[lane]
         target.rows_per_s = rate if not target.rows_per_s else 0.8 * target.rows_per_s + 0.2 * rate

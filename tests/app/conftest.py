@@ -37,6 +37,20 @@ def sample_value(text: str, name: str, **labels: str) -> float:
     raise AssertionError(f"{name}{labels or ''} not in /metrics")
 
 
+def sample_total(text: str, name: str) -> float:
+    """The sum of every sample named `name` (all releases, all label values), parsed from Prometheus text;
+    a name with no sample fails rather than summing to 0."""
+    values = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]
+    if not values:
+        raise AssertionError(f"{name} not in /metrics")
+    return sum(values)
+
+
 def metric(client: TestClient, name: str, **labels: str) -> float:
     """A sample's value from the app's /metrics."""
     return sample_value(client.get("/metrics").text, name, **labels)

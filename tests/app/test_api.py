@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from gan.latents import player_seed, seed_latent
-from tests.app.conftest import decode, metric, sample_value
+from tests.app.conftest import decode, metric, sample_total, sample_value
 from tests.conftest import TINY
 
 
@@ -245,11 +245,10 @@ HEAD_URLS = [
 
 @pytest.mark.parametrize("url", HEAD_URLS)
 def test_head_answers_the_gets_headers_without_a_body_or_any_work(client: TestClient, url: str) -> None:
-    queue = client.app.state.service.queue  # type: ignore[attr-defined]
-    before = queue.stats.rows
+    before = sample_total(client.get("/metrics").text, "avatars_images_generated_total")
     head = client.head(url)
     assert head.status_code == 200 and head.content == b""
-    assert queue.stats.rows == before  # nothing was drawn
+    assert sample_total(client.get("/metrics").text, "avatars_images_generated_total") == before  # nothing was drawn
     assert "content-length" not in head.headers  # unknown without drawing: none rather than a wrong 0
     get = client.get(url)
     for name in ("etag", "cache-control", "content-type", "x-model", "x-model-version"):

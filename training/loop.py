@@ -1,10 +1,12 @@
 """The training loop: read it top to bottom.
 
 One step (`train_step`) = (1) update D on real and generated images, (2) update G through D,
-(3) fold G into its EMA. Around it (`_train`): per-epoch fixed-seed grids and evaluations
-(`Evaluations`), stats every `log_every` steps (`StatsWindow`), snapshots (`training.snapshot`), the
-run folder (`training.run_folder`); on the way out (end, time budget or Ctrl-C) a last snapshot,
-the evolution GIF and the loss plot.
+(3) fold G into its EMA. Around it, `_train` is a short loop of named phases over a `Session` (the
+data, networks and position `open_session` set up): each step logged every `log_every` steps
+(`StatsLog`), a stop checked, a snapshot taken when due (`Checkpointer`, which owns the cadence); at
+each epoch's end the fixed-seed grid and evaluations (`Evaluations`) and a snapshot; on the way out
+(end, time budget or Ctrl-C) a last snapshot, the evolution GIF and the loss plot. Snapshots are
+`training.snapshot`, the run folder `training.run_folder`.
 """
 
 from __future__ import annotations
@@ -357,7 +359,89 @@ def train(config: TrainConfig, resume: Path | None = None) -> Path:
         close_world(world)
 
 
-def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, device: torch.device) -> Path:
+def autocast_for(config: TrainConfig, device: torch.device) -> Autocast:
+    """The context the forward passes run in: bf16 autocast where the recipe and device use it."""
+    if uses_bf16(config, device):
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+@dataclass
+class RunClock:
+    """Training wall time over every session of a run: the snapshot's time before, plus this session's."""
+
+    before_s: float
+    started: float = field(default_factory=time.monotonic)
+
+    def minutes(self) -> float:
+        return (self.before_s + time.monotonic() - self.started) / 60
+
+
+@dataclass
+class Session:
+    """One session of a run (a fresh start or a resume), as `open_session` sets it up: the data, the
+    networks, where training stands, and the step that moves it on."""
+
+    config: TrainConfig
+    world: World
+    device: torch.device
+    writer: RunWriter
+    data: ImageSet
+    images: torch.Tensor  # the data set, on the device
+    nets: Networks
+    pos: Position
+    augment: list[Transform]
+    autocast: Autocast
+    evaluate: Evaluations | None  # the main rank's end-of-epoch grids and metrics
+    clock: RunClock
+
+    @property
+    def local_batch(self) -> int:
+        return self.config.batch_size // self.world.size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.data) // self.config.batch_size
+
+    @property
+    def total_steps(self) -> int:
+        total = self.steps_per_epoch * self.config.epochs
+        return min(total, self.config.max_steps) if self.config.max_steps else total
+
+    def train_step(self, order: torch.Tensor, i: int) -> dict[str, torch.Tensor]:
+        """Step `i` of the epoch whose data order is `order`, on this rank's share of the batch; moves
+        the position on. Every random draw of the step follows from (seed, step, rank)."""
+        config, pos, rank = self.config, self.pos, self.world.rank
+        torch.manual_seed(step_seed(config.seed, pos.step, rank))
+        start = i * config.batch_size + rank * self.local_batch
+        real = real_batch(self.images, order[start : start + self.local_batch].to(self.device), config.hflip)
+        if uses_channels_last(config, self.device):
+            real = real.contiguous(memory_format=torch.channels_last)
+        scale = lr_scale(pos.epoch, config)
+        stats = train_step(
+            self.nets, real, step=pos.step, scale=scale, config=config, augment=self.augment, autocast=self.autocast
+        )
+        pos.step += 1
+        pos.batch_in_epoch = i + 1
+        return stats
+
+    def stop_reason(self, stop: StopRequest) -> str:
+        """Why every rank stops after this step ("" to go on): one rank's reason stops them all."""
+        local = stop_reason(self.config, self.pos, self.clock.minutes(), stop.requested)
+        if any_rank(bool(local), self.world, self.device):
+            return local or "another rank stopped"
+        return ""
+
+    def end_epoch(self) -> None:
+        """Move on to the next epoch, then grid and measure what the finished one made."""
+        self.pos.epoch += 1
+        self.pos.batch_in_epoch = 0
+        if self.evaluate is not None:
+            self.evaluate(self.nets.published, self.pos)
+
+
+def open_session(config: TrainConfig, run_dir: Path, resuming: bool, world: World, device: torch.device) -> Session:
+    """Check the config against the world and the data, load the data, build (or restore) the networks."""
     if config.batch_size % world.size:
         raise ConfigError(f"batch_size {config.batch_size} must divide evenly over {world.size} ranks")
     if config.threads:
@@ -379,89 +463,103 @@ def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, dev
         if world.is_main:
             keep_if_evaluated(run_dir, pos, config)
     wrap_for_training(nets, config, world, device)
-
-    use_bf16 = uses_bf16(config, device)
-
-    def autocast() -> contextlib.AbstractContextManager[Any]:
-        return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
-
-    augment = parse_policy(config.augment)
-    local_batch = config.batch_size // world.size
-    steps_per_epoch = len(data) // config.batch_size
-    total_steps = steps_per_epoch * config.epochs
-    if config.max_steps:
-        total_steps = min(total_steps, config.max_steps)
     evaluate = Evaluations(config, data, writer) if world.is_main else None
-    window = StatsWindow()
-    session_start, last_snapshot = time.monotonic(), time.monotonic()
-    elapsed_before = pos.elapsed_s
+    return Session(
+        config, world, device, writer, data, images, nets, pos,
+        augment=parse_policy(config.augment),
+        autocast=autocast_for(config, device),
+        evaluate=evaluate,
+        clock=RunClock(pos.elapsed_s),  # started after the evaluators' set-up, which is not training time
+    )  # fmt: skip
 
-    def minutes() -> float:
-        return (elapsed_before + time.monotonic() - session_start) / 60
 
-    def save(reason: str) -> None:
-        pos.elapsed_s = minutes() * 60
-        if world.is_main:
-            save_snapshot(run_dir / SNAPSHOT_NAME, capture(nets, pos, config))
-            logger.info("snapshot saved at step %d (%s)", pos.step, reason)
+class Checkpointer:
+    """Owns the snapshot cadence: every `snapshot_minutes` within an epoch, at each epoch's end (then a
+    kept copy of a measured epoch), and once on the way out, whatever the reason. Only the main rank
+    writes; every rank keeps the run's wall time in the position."""
 
+    def __init__(self, run_dir: Path, session: Session) -> None:
+        self.run_dir = run_dir
+        self.session = session
+        self.last = time.monotonic()
+
+    def save(self, reason: str) -> None:
+        s = self.session
+        s.pos.elapsed_s = s.clock.minutes() * 60
+        if s.world.is_main:
+            save_snapshot(self.run_dir / SNAPSHOT_NAME, capture(s.nets, s.pos, s.config))
+            logger.info("snapshot saved at step %d (%s)", s.pos.step, reason)
+
+    def periodic(self) -> None:
+        if time.monotonic() - self.last > self.session.config.snapshot_minutes * 60:
+            self.save("periodic")
+            self.last = time.monotonic()
+
+    def end_of_epoch(self) -> None:
+        self.save(f"end of epoch {self.session.pos.epoch}")
+        self.last = time.monotonic()
+        if self.session.world.is_main:
+            keep_if_evaluated(self.run_dir, self.session.pos, self.session.config)
+
+
+class StatsLog:
+    """Every `log_every` steps (and at the last), the window's averages as a row of stats.jsonl and on
+    the progress bar."""
+
+    def __init__(self, session: Session, bar: tqdm) -> None:
+        self.session = session
+        self.bar = bar
+        self.window = StatsWindow()
+
+    def add(self, stats: dict[str, torch.Tensor]) -> None:
+        s, config = self.session, self.session.config
+        self.window.add(stats)
+        self.bar.update(1)
+        if s.pos.step % config.log_every and s.pos.step != s.total_steps:
+            return
+        row = self.window.close(s.pos, config.lr_g * lr_scale(s.pos.epoch, config), config.batch_size)
+        s.writer.stats(row)
+        self.bar.set_postfix(
+            epoch=s.pos.epoch,
+            loss_d=f"{row['loss_d']:.3f}" if "loss_d" in row else "-",
+            loss_g=f"{row['loss_g']:.3f}" if "loss_g" in row else "-",
+            img_s=f"{row['img_per_s']:.0f}",
+        )
+
+
+def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, device: torch.device) -> Path:
+    """The loop itself: epochs of steps, each step logged, a stop checked and a snapshot due; at each
+    epoch's end an evaluation and a snapshot; on the way out (any way out) a last snapshot and the plots."""
+    s = open_session(config, run_dir, resuming, world, device)
+    pos, checkpointer = s.pos, Checkpointer(run_dir, s)
     reason = ""
     with (
         StopRequest() as stop,
         logging_redirect_tqdm(),
-        tqdm(total=total_steps, initial=min(pos.step, total_steps), disable=not world.is_main, unit="step",
+        tqdm(total=s.total_steps, initial=min(pos.step, s.total_steps), disable=not world.is_main, unit="step",
              dynamic_ncols=True) as bar,
     ):  # fmt: skip
+        log = StatsLog(s, bar)
         try:
             while pos.epoch < config.epochs and not reason:
-                order = epoch_order(len(data), config.seed, pos.epoch)
-                for i in range(pos.batch_in_epoch, steps_per_epoch):
-                    torch.manual_seed(step_seed(config.seed, pos.step, world.rank))
-                    start = i * config.batch_size + world.rank * local_batch
-                    real = real_batch(images, order[start : start + local_batch].to(device), config.hflip)
-                    if uses_channels_last(config, device):
-                        real = real.contiguous(memory_format=torch.channels_last)
-                    scale = lr_scale(pos.epoch, config)
-                    stats = train_step(
-                        nets, real, step=pos.step, scale=scale, config=config, augment=augment, autocast=autocast
-                    )
-                    window.add(stats)
-                    pos.step += 1
-                    pos.batch_in_epoch = i + 1
-                    bar.update(1)
-                    if pos.step % config.log_every == 0 or pos.step == total_steps:
-                        row = window.close(pos, config.lr_g * scale, config.batch_size)
-                        writer.stats(row)
-                        bar.set_postfix(
-                            epoch=pos.epoch,
-                            loss_d=f"{row['loss_d']:.3f}" if "loss_d" in row else "-",
-                            loss_g=f"{row['loss_g']:.3f}" if "loss_g" in row else "-",
-                            img_s=f"{row['img_per_s']:.0f}",
-                        )
-                    local = stop_reason(config, pos, minutes(), stop.requested)
-                    if any_rank(bool(local), world, device):
-                        reason = local or "another rank stopped"
+                order = epoch_order(len(s.data), config.seed, pos.epoch)
+                for i in range(pos.batch_in_epoch, s.steps_per_epoch):
+                    log.add(s.train_step(order, i))  # (1) D, (2) G, (3) EMA
+                    reason = s.stop_reason(stop)
+                    if reason:
                         break
-                    if time.monotonic() - last_snapshot > config.snapshot_minutes * 60:
-                        save("periodic")
-                        last_snapshot = time.monotonic()
-                if pos.batch_in_epoch == steps_per_epoch:  # also when a stop fell on the epoch's last step
-                    pos.epoch += 1
-                    pos.batch_in_epoch = 0
-                    if evaluate is not None:
-                        evaluate(nets.published, pos)
-                    save(f"end of epoch {pos.epoch}")
-                    last_snapshot = time.monotonic()
-                    if world.is_main:
-                        keep_if_evaluated(run_dir, pos, config)
+                    checkpointer.periodic()
+                if pos.batch_in_epoch == s.steps_per_epoch:  # also when a stop fell on the epoch's last step
+                    s.end_epoch()
+                    checkpointer.end_of_epoch()
             reason = reason or "all epochs done"
         finally:
-            save(reason or "error")
-            writer.plots(gif=True)
-            writer.close()
+            checkpointer.save(reason or "error")
+            s.writer.plots(gif=True)
+            s.writer.close()
     logger.info("training stopped (%s) at epoch %d, step %d: %s", reason, pos.epoch, pos.step, run_dir)
     if world.distributed:
-        if weights_agree(nets.g, world, device):
+        if weights_agree(s.nets.g, world, device):
             logger.info("all %d ranks agree on the generator weights", world.size)
         else:
             logger.error("ranks disagree on the generator weights: DDP is out of sync")

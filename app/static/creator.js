@@ -2,7 +2,9 @@
 // characters of a chosen hair colour. Everything it makes is an avatar code, so pins, share links
 // and downloads of its avatars are exact.
 
-import { codePath, decodeCode, editsText, jsonWithSeed, originOf, seedOrigin, withCounts } from "./codes.js";
+import {
+  CODE_PATTERN, codePath, decodeCode, editsText, jsonWithSeed, originOf, seedOrigin, withCounts,
+} from "./codes.js";
 
 const $ = (id) => document.getElementById(id);
 const PREVIEW_SIZE = 256;
@@ -26,6 +28,8 @@ const editor = {
   codeKey: "",
   history: [], // earlier avatars, each with the variations grid it was left from
   opener: null, // the button that opened the editor: the keyboard goes back to it on closing
+  showing: false, // whether the variations of the avatar are on screen (the URL says so too)
+  variationRenders: 0,
   requestSeed: 0,
   renders: 0,
   timer: 0,
@@ -136,7 +140,10 @@ function slidersMoved() {
   showLabel();
   editor.code = null;
   clearTimeout(editor.timer);
-  editor.timer = setTimeout(() => ctx.guarded(showPreview), DEBOUNCE_MS);
+  editor.timer = setTimeout(() => {
+    ctx.writeUrl({ push: false }); // the address follows the sliders, without an entry per move
+    ctx.guarded(showPreview);
+  }, DEBOUNCE_MS);
 }
 
 // ---------------------------------------------------------------------------------- the avatar
@@ -215,7 +222,7 @@ async function showPreview() {
 // URLs; a variation is known by its code, which stays the base its sliders' edits replace the edits of
 export function avatarFromCode(code) {
   const spec = decodeCode(code);
-  const base = { truncation: spec.truncation, edits: spec.edits };
+  const base = { truncation: spec.truncation, edits: spec.edits, from: code };
   if (spec.variations.length) return { ...base, code, baseEdits: spec.edits };
   return spec.seed !== null ? { ...base, seed: spec.seed } : { ...base, latent: spec.latent };
 }
@@ -241,16 +248,20 @@ export async function openEditor(pin) {
   editor.opener = from && from !== document.body && !$("editor").contains(from)
     ? { element: from, label: from.getAttribute("aria-label") } : editor.opener;
   editor.model = pin.model || (await ctx.defaultModel());
-  if (pin.kind === "seed") editor.avatar = { seed: pin.seed, truncation: pin.truncation, edits: {} };
-  else if (pin.kind === "latent") editor.avatar = { latent: pin.latent, truncation: 1, edits: {} };
+  // `from`: the code the avatar is read from, so the URL can name it
+  if (pin.kind === "seed") editor.avatar = { seed: pin.seed, truncation: pin.truncation, edits: {}, from: pin.code };
+  else if (pin.kind === "latent") editor.avatar = { latent: pin.latent, truncation: 1, edits: {}, from: pin.code };
   else editor.avatar = avatarFromCode(pin.code);
   // a seed pin's label may name its release (the editor says that apart); other labels lose their counts
   editor.origin = pin.kind === "seed" ? seedOrigin(pin.seed, pin.truncation) : originOf(pin.label);
   editor.code = null;
   editor.history = [];
   editor.requestSeed = 0;
+  editor.showing = false;
+  editor.variationRenders += 1;
   $("variations").replaceChildren();
   $("editor").hidden = false;
+  ctx.writeUrl({ push: true }); // Back closes the editor again, rather than leaving the studio
   await showAvatar();
   $("editor").scrollIntoView({ block: "start" });
   $("editor-title").focus({ preventScroll: true });
@@ -270,11 +281,14 @@ export function editorOpen() {
   return !$("editor").hidden;
 }
 
-export function closeEditor() {
+// fromUrl: the address closed it (Back): it is written already
+export function closeEditor({ fromUrl = false } = {}) {
   clearTimeout(editor.timer);
   editor.renders += 1;
+  editor.variationRenders += 1;
   const hadFocus = $("editor").contains(document.activeElement);
   $("editor").hidden = true;
+  if (!fromUrl) ctx.writeUrl({ push: true }); // Back opens it again
   if (hadFocus || document.activeElement === document.body) focusOpener();
 }
 
@@ -299,11 +313,14 @@ function strength() {
 }
 
 async function showVariations() {
+  const render = ++editor.variationRenders;
   const grid = $("variations");
   grid.setAttribute("aria-busy", "true");
+  editor.showing = true;
   const of = await currentCode();
   const body = { model: editor.model, of, n: VARIATIONS, strength: strength(), seed: editor.requestSeed, size: CHILD_SIZE };
   const answer = await (await ctx.api("/variations", ctx.postJson(body), { strength: "strength" })).json();
+  if (render !== editor.variationRenders) return; // another avatar (Back, a pick) is on screen now
   grid.replaceChildren(...answer.variations.map((child) => childTile(child)));
   grid.dataset.parent = answer.parent;
   grid.dataset.seed = String(answer.seed);
@@ -334,6 +351,8 @@ async function pickChild(child) {
   editor.history.push({ avatar: editor.avatar, code, codeUrl, requestSeed: editor.requestSeed, strength: strength() });
   editor.avatar = avatarFromCode(child.code);
   editor.requestSeed = 0;
+  editor.showing = true;
+  ctx.writeUrl({ push: true }); // Back returns to the parent and its variations
   await Promise.all([showAvatar(), showVariations()]); // go on from it: its own children at once
   ctx.say(`Picked variation ${child.index + 1}. Undo steps back.`, "info");
 }
@@ -348,6 +367,8 @@ async function undo() {
   editor.requestSeed = last.requestSeed;
   $("strength").value = String(last.strength);
   $("strength-value").textContent = last.strength.toFixed(2);
+  editor.showing = true;
+  ctx.writeUrl({ push: true }); // Back redoes the pick
   if (editor.history.length === 0 && document.activeElement === $("editor-undo")) focusPreview(); // Undo is disabled now
   await Promise.all([showAvatar(), showVariations()]); // the grid it was picked from, as it was
 }
@@ -366,6 +387,111 @@ function showHistory() {
     list.append(item);
   }
   list.hidden = editor.history.length === 0;
+}
+
+// ------------------------------------------------------------------------------ the URL's editor
+// The editor's state in the address (after the grid's view), so Back, reload and share links keep it:
+//   edit=CODE          the avatar, read from its code (a pin's, a picked variation's)
+//   edits=a:0.2,b:-1   the sliders, where they differ from the code's own edits (empty: none)
+//   origin=TEXT        where it came from, where its code does not say ("alice (black)", a blend)
+//   trail=CODE~SEED~STRENGTH,...   the avatars picked from, for Undo, each with its variations grid
+//   variations=SEED&strength=0.3   the variations on screen
+export const EDITOR_KEYS = ["edit", "edits", "origin", "trail", "variations", "strength"];
+
+function codeOrigin(spec) {
+  return spec.seed !== null ? seedOrigin(spec.seed, spec.truncation) : "blend";
+}
+
+export function editorParams() {
+  const params = new URLSearchParams();
+  const avatar = editor.avatar;
+  if (!editorOpen() || !avatar || !avatar.from) return params;
+  const spec = decodeCode(avatar.from);
+  params.set("edit", avatar.from);
+  if (editsText(avatar.edits) !== editsText(spec.edits)) params.set("edits", editsText(avatar.edits));
+  if (editor.origin !== codeOrigin(spec)) params.set("origin", editor.origin);
+  if (editor.history.length) {
+    params.set("trail", editor.history.map((step) => `${step.code}~${step.requestSeed}~${step.strength}`).join(","));
+  }
+  if (editor.showing) {
+    params.set("variations", String(editor.requestSeed));
+    params.set("strength", String(strength()));
+  }
+  return params;
+}
+
+function readCode(text) {
+  if (!CODE_PATTERN.test(text || "")) throw new Error("not a code");
+  decodeCode(text);
+  return text;
+}
+
+function readEdits(text) {
+  const edits = {};
+  for (const part of text.split(",").filter(Boolean)) {
+    const match = /^([A-Za-z0-9_]{1,64}):(-?\d+(?:\.\d+)?)$/.exec(part);
+    if (!match) throw new Error(`edit ${part}`);
+    if (Number(match[2]) !== 0) edits[match[1]] = Number(match[2]);
+  }
+  return edits;
+}
+
+function readTrail(text) {
+  return text.split(",").filter(Boolean).map((part) => {
+    const [code, seed, power] = part.split("~");
+    const value = Number(power);
+    if (!/^\d{1,9}$/.test(seed || "") || !(value > 0 && value <= 1)) throw new Error(`step ${part}`);
+    return { avatar: avatarFromCode(readCode(code)), code, codeUrl: null, requestSeed: Number(seed), strength: value };
+  });
+}
+
+// Take the editor's state from the address (a reload, Back, Forward or a share link): set at once, so
+// the address written next has it; returns the drawing of it, to await. An address without it closes
+// the editor. A state that cannot be read is said, and the editor stays closed.
+export function editorFromUrl(params) {
+  if (!params.get("edit")) {
+    if (editorOpen()) closeEditor({ fromUrl: true });
+    return async () => {};
+  }
+  let avatar;
+  let history;
+  let requestSeed = 0;
+  let power = strength();
+  try {
+    avatar = avatarFromCode(readCode(params.get("edit")));
+    if (params.has("edits")) avatar.edits = readEdits(params.get("edits"));
+    history = readTrail(params.get("trail") || "");
+    if (params.has("variations")) {
+      if (!/^\d{1,9}$/.test(params.get("variations"))) throw new Error("variations");
+      requestSeed = Number(params.get("variations"));
+      const asked = Number(params.get("strength") || power);
+      if (!(asked >= 0.05 && asked <= 1)) throw new Error("strength");
+      power = asked;
+    }
+  } catch {
+    if (editorOpen()) closeEditor({ fromUrl: true });
+    return async () => {
+      throw new ctx.ApiError("This link's editor state could not be read, so the editor stays closed.");
+    };
+  }
+  const wasOpen = editorOpen();
+  clearTimeout(editor.timer);
+  editor.model = decodeCode(avatar.from).release;
+  editor.avatar = avatar;
+  editor.origin = params.get("origin") || codeOrigin(decodeCode(avatar.from));
+  editor.history = history;
+  editor.requestSeed = requestSeed;
+  editor.showing = params.has("variations");
+  editor.code = null;
+  editor.variationRenders += 1;
+  $("strength").value = String(power);
+  $("strength-value").textContent = power.toFixed(2);
+  $("variations").replaceChildren();
+  $("editor").hidden = false;
+  return async () => {
+    if (!wasOpen) $("editor").scrollIntoView({ block: "start" });
+    await Promise.all([showAvatar(), editor.showing ? showVariations() : null]);
+  };
 }
 
 // ------------------------------------------------------------------------- character creation
@@ -457,10 +583,14 @@ export function initCreator(studio) {
     ctx.openDetail({ model: editor.model, code: await currentCode(), label: editorLabel() });
   }));
   $("strength").addEventListener("input", () => { $("strength-value").textContent = strength().toFixed(2); });
-  $("variations-form").addEventListener("submit", (event) => { event.preventDefault(); ctx.guarded(showVariations); });
+  const showAndWrite = async () => {
+    await showVariations();
+    ctx.writeUrl({ push: false }); // a reload (or a link) shows the same children
+  };
+  $("variations-form").addEventListener("submit", (event) => { event.preventDefault(); ctx.guarded(showAndWrite); });
   $("variations-new").addEventListener("click", () => {
     editor.requestSeed += 1; // a new request seed: other children of the same parent
-    ctx.guarded(showVariations);
+    ctx.guarded(showAndWrite);
   });
   $("create-form").addEventListener("submit", (event) => { event.preventDefault(); ctx.guarded(createCharacters); });
   $("hair-color").addEventListener("change", () => {

@@ -2,7 +2,7 @@
 // creator.js edits and breeds them. No framework and no build step: the service ships these files as they are.
 
 import { CODE_PATTERN, codePath, decodeCode, isPlain, jsonWithSeed, specLabel } from "./codes.js";
-import { fillHairColors, initCreator, openEditor } from "./creator.js";
+import { EDITOR_KEYS, editorFromUrl, editorParams, fillHairColors, initCreator, openEditor } from "./creator.js";
 import { zipBlob } from "./zip.js";
 
 const MAX_SEED = (1n << 63n) - 1n;
@@ -353,7 +353,52 @@ function viewHash({ model, compare, seed, count, truncation, size }) {
   if (model) params.set("model", model);
   if (compare) params.set("compare", compare);
   for (const [key, value] of Object.entries({ seed, count, truncation, size })) params.set(key, String(value));
-  return params.toString();
+  return hashText(params);
+}
+
+// the address's text: form-encoded, but with the commas, colons and tildes of lists left readable
+function hashText(params) {
+  return params.toString().replace(/%2C/gi, ",").replace(/%3A/gi, ":").replace(/%7E/gi, "~");
+}
+
+// The address: the grid's view, then the editor's state where it is open (creator.js: editorParams)
+function fullHash(view = state.view) {
+  const editing = hashText(editorParams());
+  return [view, editing].filter(Boolean).join("&");
+}
+
+// Write the address for what is on screen: push adds a history entry (Back returns to what was),
+// else the current entry is corrected
+function writeUrl({ push = false } = {}) {
+  if (state.view === null) return; // the first view is not shown yet: it writes the address itself
+  const hash = fullHash();
+  if (location.hash.slice(1) !== hash) history[push ? "pushState" : "replaceState"](null, "", `#${hash}`);
+}
+
+// An address's two parts as this page writes them, to tell what changed (Back, Forward, a link)
+function urlParts(hash) {
+  const params = new URLSearchParams(hash);
+  const grid = new URLSearchParams();
+  const editing = new URLSearchParams();
+  for (const [key, value] of params) (EDITOR_KEYS.includes(key) ? editing : grid).append(key, value);
+  const ordered = new URLSearchParams();
+  for (const key of EDITOR_KEYS) if (editing.has(key)) ordered.set(key, editing.get(key));
+  return { params, grid: hashText(grid), editing: hashText(ordered) };
+}
+
+// Show what the address names: the grid's view and the editor's state, each only where it changed
+async function showUrl() {
+  const { params, grid, editing } = urlParts(location.hash.slice(1));
+  const drawEditor = editing !== hashText(editorParams()) ? editorFromUrl(params) : null; // set before the grid writes
+  const jobs = [];
+  if (grid !== state.view) jobs.push(showHashView());
+  if (drawEditor) {
+    jobs.push(drawEditor().catch((error) => {
+      writeUrl(); // the state it could not read is taken out of the address
+      throw error;
+    }));
+  }
+  await Promise.all(jobs);
 }
 
 function makeTile(model, seed, truncation, size, caption) {
@@ -415,7 +460,8 @@ async function renderGrid({ replace = false } = {}) {
   const view = readGridControls();
   const { model, compare, count, seed, truncation, size } = view;
   const hash = viewHash(view);
-  if (location.hash.slice(1) !== hash) history[replace ? "replaceState" : "pushState"](null, "", `#${hash}`);
+  const full = fullHash(hash);
+  if (location.hash.slice(1) !== full) history[replace ? "replaceState" : "pushState"](null, "", `#${full}`);
   state.view = hash;
   const render = ++state.renders;
   const grid = $("grid");
@@ -1056,7 +1102,7 @@ async function share(text, what, where) {
 function shareLink() {
   const codes = state.pins.filter((p) => p.code).map((p) => p.code);
   if (!codes.length) throw new ApiError("Pin an avatar first: the link carries the pins.");
-  return `${location.origin}${location.pathname}#${state.view ? `${state.view}&` : ""}${linkedPins()}`;
+  return `${location.origin}${location.pathname}#${[fullHash(), linkedPins()].filter(Boolean).join("&")}`;
 }
 
 // ------------------------------------------------------------------------------ the large view
@@ -1227,9 +1273,9 @@ function wire() {
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !$("message").hidden) clearMessage();
   });
-  // Back and Forward (and an edited address) show the view the URL names
+  // Back and Forward (and an edited address) show the view the URL names, and the editor's state
   const followUrl = () => {
-    if (location.hash.slice(1) !== state.view) guarded(showHashView);
+    if (location.hash.slice(1) !== fullHash()) guarded(showUrl);
   };
   window.addEventListener("popstate", followUrl);
   window.addEventListener("hashchange", followUrl);
@@ -1274,12 +1320,12 @@ wire();
 wireSharing();
 initCreator({
   api, imageUrl, postJson, guarded, say, ApiError, release, prefix, actionButton, addCodePin, openDetail,
-  currentRelease, defaultModel: () => currentRelease() || state.defaultRelease,
+  currentRelease, defaultModel: () => currentRelease() || state.defaultRelease, writeUrl,
 });
 renderPins();
 guarded(async () => {
   await loadReleases();
   await restorePins();
-  await showHashView();
+  await showUrl();
   await fillHairColors(currentRelease());
 });

@@ -70,8 +70,10 @@ class Gates:
     max_copies_p1: float = 0.02
     min_speed_ratio: float = 0.5
     min_hd_face_rate_ratio: float = 0.95
-    max_second_fd_ratio: float = 1.05
-    max_precision_drop: float = 0.02
+    # margins from the calibration (docs/training.md, "Two lenses"): about 3x the largest seed-set
+    # spread of FD seen (3.3%) and 1.4x that of precision/recall (0.022), far below any ranked damage
+    max_second_fd_ratio: float = 1.10
+    max_precision_drop: float = 0.03
     max_recall_drop: float = 0.03
     face_rate_warn_ratio: float = 1.10  # a warning, not a gate
     # below this the detector does not read the data set's faces (a wrong cascade), so the face gate

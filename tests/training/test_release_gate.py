@@ -39,10 +39,10 @@ def test_a_candidate_better_on_every_gate_passes() -> None:
     ("change", "gate"),
     [
         ({"ssl_fd": 0.151}, "FD"),  # only 24.5% lower: the issue asks for 25%
-        ({"sr_fd": 5.26}, "FD (lens 2)"),  # 5.2% worse in the second lens: more than the 5% margin
-        ({"precision": 0.879}, "precision (lens 1)"),
+        ({"sr_fd": 5.51}, "FD (lens 2)"),  # 10.2% worse in the second lens: past the 10% margin
+        ({"precision": 0.869}, "precision (lens 1)"),
         ({"recall": 0.369}, "recall (lens 1)"),
-        ({"sr_precision": 0.779}, "precision (lens 2)"),
+        ({"sr_precision": 0.769}, "precision (lens 2)"),
         ({"sr_recall": 0.469}, "recall (lens 2)"),
         ({"face_rate": 0.68}, "face rate"),  # 0.944 of real
         ({"copies_p1": 0.03}, "copies_p1 (lens 1)"),
@@ -61,7 +61,7 @@ def test_better_in_one_lens_by_trading_away_the_other_is_refused() -> None:
     assert verdicts(traded)["FD"] and not verdicts(traded)["recall (lens 1)"]
     assert not verdicts(GOOD | {"sr_fd": 7.0})["FD (lens 2)"]
     # within the margins a small loss is sampling noise, not a trade
-    assert all(verdicts(GOOD | {"sr_fd": 5.2, "precision": 0.885, "sr_recall": 0.475}).values())
+    assert all(verdicts(GOOD | {"sr_fd": 5.45, "precision": 0.875, "sr_recall": 0.475}).values())
     assert all(verdicts(GOOD | {"sr_fd": 7.0}, Gates(max_second_fd_ratio=1.5)).values())
 
 

@@ -147,3 +147,13 @@ def test_the_check_scores_every_variant_in_both_lenses(faces: torch.Tensor, tmp_
     assert by["gaussian noise"]["sr_fd"] > by["real (held out)"]["sr_fd"]
     assert "lens 2 FD" in markdown_table(rows).splitlines()[0]
     assert by["training faces (copies)"]["sr_copies_p1"] == 1.0
+
+
+def test_the_spread_is_relative_for_fds_and_absolute_for_shares() -> None:
+    from training.lens_spread import largest_spread
+
+    scores = {
+        "v1": {"A": {"sr_fd": 0.5, "recall": 0.40}, "B": {"sr_fd": 0.55, "recall": 0.43}},
+        "v2": {"A": {"sr_fd": 0.4, "recall": 0.50}, "B": {"sr_fd": 0.41, "recall": 0.49}},
+    }
+    assert largest_spread(scores) == pytest.approx({"sr_fd": 0.05 / 0.55, "recall": 0.03})

@@ -218,16 +218,108 @@ def evaluate_sweep(
     return out
 
 
-def _offered(quality: dict[str, Any], config: DirectionsConfig, primary: str | None) -> tuple[bool, str]:
+def direction_gate(quality: dict[str, Any], config: DirectionsConfig, measure: str | None) -> str:
+    """Why a swept direction is not offered ("" when it is): too narrow a range, or (for a named
+    attribute) a measure that does not follow its strength."""
     low, high = quality["range"]
     if high - low < 1.0:
-        return False, "the face rate falls below the floor within one unit of zero"
-    if primary is not None and quality["spearman"] < config.min_spearman:
-        return False, f"Spearman {quality['spearman']:.2f} < {config.min_spearman}"
-    return True, ""
+        return "the face rate falls below the floor within one unit of zero"
+    if measure is not None and quality["spearman"] < config.min_spearman:
+        return f"Spearman {quality['spearman']:.2f} < {config.min_spearman}"
+    return ""
+
+
+def hair_gate(quality: dict[str, Any], config: DirectionsConfig) -> str:
+    """Why character creation with a hair colour is not offered ("" when it is): the colour is not
+    honoured often enough, or the faces it makes are found too rarely."""
+    short = [f"honoured < {config.min_honoured}"] if quality["honoured"] < config.min_honoured else []
+    short += [f"face rate < {quality['face_floor']:.3f}"] if quality["face_rate"] < quality["face_floor"] else []
+    return ", ".join(short)
 
 
 # ------------------------------------------------------------------------------------------- driver
+@dataclass(frozen=True)
+class Candidate:
+    """A direction to sweep and judge: its family, unit vector, the note it is published with and,
+    for a named attribute, the measure it must follow."""
+
+    name: str
+    kind: str  # "explore", "attribute" or "hair_color"
+    vector: torch.Tensor
+    note: str
+    measure: str | None = None
+
+    @property
+    def color(self) -> str | None:
+        return self.name.removeprefix("hair_") if self.kind == "hair_color" else None
+
+
+@dataclass(frozen=True)
+class RealRates:
+    """The real images' face rate a direction is held to: overall, and per hair colour where the
+    cascade finds real faces of that colour less often (see the module docstring)."""
+
+    overall: float
+    by_color: dict[str, float] = field(default_factory=dict)
+
+    def for_color(self, color: str | None) -> float:
+        return self.overall if color is None else min(self.overall, self.by_color.get(color, self.overall))
+
+
+def find_candidates(
+    generator: Generator, render: Renderer, config: DirectionsConfig
+) -> tuple[list[Candidate], dict[str, float]]:
+    """Every direction worth judging, in report order (SeFa, attributes, hair colours), and the share
+    of each hair colour among the faces the named directions were fitted on."""
+    dim = render.latent_dim
+    vectors, shares = sefa(generator, config.explore)
+    candidates = [
+        Candidate(f"explore_{i}", "explore", v, f"SeFa component {i} ({share:.1%} of the first layer's energy)")
+        for i, (v, share) in enumerate(zip(vectors, shares.tolist(), strict=True))
+    ]
+    fit_z = seeds_latents(range(FIT_SEEDS_START, FIT_SEEDS_START + config.fit_samples), dim)
+    logger.info("rendering %d faces to fit the named directions", config.fit_samples)
+    fit_images = render.latents(fit_z)
+    fit_measures = measure_all(fit_images)
+    for name, v in fit_attributes(fit_z, fit_measures).items():
+        candidates.append(Candidate(name, "attribute", v, MEASURE_NOTES[name], measure=name))
+    fit_names = hair_colors(fit_images)
+    shares_by_color = {c: float((fit_names == c).mean()) for c in HAIR_COLORS}
+    for color, v in fit_hair_colors(fit_z, fit_names, config.min_class_share).items():
+        candidates.append(Candidate(f"hair_{color}", "hair_color", v, f"toward {color} hair (measured fringe colour)"))
+    return candidates, shares_by_color
+
+
+def judge_direction(
+    candidate: Candidate, render: Renderer, detector: Any, base: torch.Tensor, real: RealRates, config: DirectionsConfig
+) -> dict[str, Any]:
+    """Sweep one candidate over the judging faces: its quality, with `offered` and the reason if not."""
+    measures, faces, names = sweep_direction(render, detector, base, candidate.vector, config.sweep)
+    reference = real.for_color(candidate.color)
+    quality = evaluate_sweep(candidate.name, measures, faces, config.sweep, reference, config, candidate.measure)
+    if candidate.color is not None:
+        share = (names == candidate.color).mean(axis=0).round(4).tolist()
+        quality["color_share"] = dict(zip([f"{s:g}" for s in config.sweep], share, strict=True))
+    why = direction_gate(quality, config, candidate.measure)
+    quality.update(kind=candidate.kind, offered=not why, reason=why)
+    return quality
+
+
+def judge_hair(
+    recipe: HairRecipe, bases: list[AvatarSpec], render: Renderer, detector: Any, floor: float, config: DirectionsConfig
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Character creation with one hair colour for every player: its quality (with `offered` and the
+    reason if not) and the faces it drew."""
+    search = choose_hair(bases, recipe, render.specs)
+    images = search.drawn()
+    quality = {"name": recipe.name, "honoured": float(search.matched.mean()),
+               "face_rate": float(detector.rate(images)), "face_floor": floor,
+               "mean_tries": float(search.tries.mean()), "players": len(bases)}  # fmt: skip
+    why = hair_gate(quality, config)
+    quality.update(offered=not why, reason=why)
+    return quality, images
+
+
 def compute_directions(
     weights: Path,
     *,
@@ -244,59 +336,27 @@ def compute_directions(
     dim = info.config.latent_dim
     render = Renderer(generator, dim, config.batch_size)
     out_dir.mkdir(parents=True, exist_ok=True)
-
-    candidates: dict[str, tuple[str, torch.Tensor, str, str | None]] = {}  # name -> kind, vector, note, measure
-    vectors, shares = sefa(generator, config.explore)
-    for i, (v, share) in enumerate(zip(vectors, shares.tolist(), strict=True)):
-        candidates[f"explore_{i}"] = (
-            "explore",
-            v,
-            f"SeFa component {i} ({share:.1%} of the first layer's energy)",
-            None,
-        )
-
-    fit_z = seeds_latents(range(FIT_SEEDS_START, FIT_SEEDS_START + config.fit_samples), dim)
-    logger.info("rendering %d faces to fit the named directions", config.fit_samples)
-    fit_images = render.latents(fit_z)
-    fit_measures = measure_all(fit_images)
-    for name, v in fit_attributes(fit_z, fit_measures).items():
-        candidates[name] = ("attribute", v, MEASURE_NOTES[name], name)
-    fit_names = hair_colors(fit_images)
-    shares_by_color = {c: float((fit_names == c).mean()) for c in HAIR_COLORS}
-    for color, v in fit_hair_colors(fit_z, fit_names, config.min_class_share).items():
-        candidates[f"hair_{color}"] = ("hair_color", v, f"toward {color} hair (measured fringe colour)", None)
-
+    candidates, shares_by_color = find_candidates(generator, render, config)
     base = seeds_latents(range(EVAL_SEEDS_START, EVAL_SEEDS_START + config.eval_seeds), dim)
-    by_color = real_rate_by_color or {}
-
-    def reference(kind: str, name: str) -> float:
-        """The real face rate a direction is held to (see the module docstring)."""
-        color = name.removeprefix("hair_")
-        return min(real_face_rate, by_color.get(color, real_face_rate)) if kind == "hair_color" else real_face_rate
+    real = RealRates(real_face_rate, real_rate_by_color or {})
 
     report: dict[str, Any] = {"release": release, "model_version": info.model_version, "config": config.to_dict(),
-                              "real_face_rate": real_face_rate, "real_face_rate_by_color": by_color,
+                              "real_face_rate": real_face_rate, "real_face_rate_by_color": real.by_color,
                               "real_color_shares": real_color_shares or {}, "fit_color_shares": shares_by_color,
                               "directions": [], "hair_colors": []}  # fmt: skip
     directions: dict[str, Direction] = {}
     kept: dict[str, torch.Tensor] = {}
     strips = []
-    for name, (kind, vector, note, primary) in tqdm(candidates.items(), desc="sweeping directions", unit="dir"):
-        measures, faces, names = sweep_direction(render, detector, base, vector, config.sweep)
-        quality = evaluate_sweep(name, measures, faces, config.sweep, reference(kind, name), config, primary)
-        if kind == "hair_color":
-            color = name.removeprefix("hair_")
-            share = (names == color).mean(axis=0).round(4).tolist()
-            quality["color_share"] = dict(zip([f"{s:g}" for s in config.sweep], share, strict=True))
-        offered, why = _offered(quality, config, primary)
-        quality.update(kind=kind, offered=offered, reason=why)
+    for candidate in tqdm(candidates, desc="sweeping directions", unit="dir"):
+        quality = judge_direction(candidate, render, detector, base, real, config)
         report["directions"].append(quality)
-        if offered:
+        if quality["offered"]:
             low, high = quality["range"]
-            directions[name] = Direction(name, kind, low, high, note, {k: quality[k] for k in ("spearman",
-                                         "face_rate_in_range_min") if k in quality})  # fmt: skip
-            kept[name] = vector
-            strips.append(render.latents(base[:1] + torch.tensor(config.sweep)[:, None] * vector))
+            directions[candidate.name] = Direction(candidate.name, candidate.kind, low, high, candidate.note,
+                                                   {k: quality[k] for k in ("spearman", "face_rate_in_range_min")
+                                                    if k in quality})  # fmt: skip
+            kept[candidate.name] = candidate.vector
+            strips.append(render.latents(base[:1] + torch.tensor(config.sweep)[:, None] * candidate.vector))
     render.vectors = kept
 
     hair: dict[str, HairRecipe] = {}
@@ -309,22 +369,15 @@ def compute_directions(
         high = directions[name].high
         recipe = HairRecipe(color, name, (0.0, high / 2, high), config.hair_alternates)
         bases = [AvatarSpec(release, seed=player_seed(p)) for p in players]
-        search = choose_hair(bases, recipe, render.specs)
-        images = search.drawn()
-        floor = config.face_floor * reference("hair_color", name)
-        quality = {"name": color, "honoured": float(search.matched.mean()), "face_rate": float(detector.rate(images)),
-                   "face_floor": floor, "mean_tries": float(search.tries.mean()), "players": len(players)}  # fmt: skip
-        short = [f"honoured < {config.min_honoured}"] if quality["honoured"] < config.min_honoured else []
-        short += [f"face rate < {floor:.3f}"] if quality["face_rate"] < floor else []
-        offered = not short
-        quality.update(offered=offered, reason=", ".join(short))
+        quality, images = judge_hair(recipe, bases, render, detector, config.face_floor * real.for_color(color), config)
         report["hair_colors"].append(quality)
-        if offered:
+        if quality["offered"]:
             hair[color] = dataclasses.replace(recipe, quality=quality)
         save_png(tile_grid(images[:32], columns=8), out_dir / f"hair-{color}.png")
 
-    recipe_meta = {"config": config.to_dict(), "real_face_rate": real_face_rate, "real_face_rate_by_color": by_color,
-                   "eval_seeds_start": EVAL_SEEDS_START, "fit_seeds_start": FIT_SEEDS_START}  # fmt: skip
+    recipe_meta = {"config": config.to_dict(), "real_face_rate": real_face_rate,
+                   "real_face_rate_by_color": real.by_color, "eval_seeds_start": EVAL_SEEDS_START,
+                   "fit_seeds_start": FIT_SEEDS_START}  # fmt: skip
     result = DirectionSet(info.model_version, dim, directions, kept, hair, recipe_meta)
     save_directions(out_dir / "directions.safetensors", result)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

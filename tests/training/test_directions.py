@@ -15,9 +15,12 @@ from tests.conftest import make_generator
 from training.cli import main
 from training.directions import (
     DirectionsConfig,
+    RealRates,
     allowed_range,
     compute_directions,
+    direction_gate,
     fit_attributes,
+    hair_gate,
     sefa,
     spearman_rows,
 )
@@ -61,6 +64,21 @@ def test_the_range_stops_at_the_first_strength_below_the_floor() -> None:
     assert allowed_range(sweep, [0.5, 0.8, 0.8, 0.8, 0.8, 0.6, 0.8], 0.7) == (-2, 1)
     assert allowed_range(sweep, [0.9] * 7, 0.7) == (-3, 3)
     assert allowed_range(sweep, [0.1, 0.1, 0.1, 0.8, 0.1, 0.1, 0.1], 0.7) == (0, 0)
+
+
+def test_each_gate_says_why_it_refuses() -> None:
+    config = DirectionsConfig(min_spearman=0.9, min_honoured=0.9)
+    assert direction_gate({"range": [-0.5, 0.0]}, config, None).startswith("the face rate falls below")
+    assert direction_gate({"range": [-1.0, 1.0], "spearman": 0.5}, config, "m") == "Spearman 0.50 < 0.9"
+    assert direction_gate({"range": [-1.0, 1.0], "spearman": 0.95}, config, "m") == ""
+    hair = {"honoured": 0.8, "face_rate": 0.4, "face_floor": 0.5}
+    assert hair_gate(hair, config) == "honoured < 0.9, face rate < 0.500"
+    assert hair_gate({**hair, "honoured": 0.95, "face_rate": 0.6}, config) == ""
+    # a hair colour the cascade finds less often is held to its own real rate, never to a higher one
+    real = RealRates(0.7, {"black": 0.6, "pink": 0.9})
+    assert (real.for_color(None), real.for_color("black"), real.for_color("pink"), real.for_color("red")) == (
+        0.7, 0.6, 0.7, 0.7
+    )  # fmt: skip
 
 
 class AlwaysAFace:

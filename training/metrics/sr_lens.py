@@ -42,6 +42,7 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
+from gan.releases import file_sha256
 from training.metrics.encoder import data_hash, resolve_cache_dir, split_real
 from training.metrics.face_detection import MetricUnavailable
 
@@ -83,14 +84,6 @@ class SrLensRecipe:
     def key(self) -> str:
         text = json.dumps({**dataclasses.asdict(self), "version": LENS_VERSION}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve_weights(path: str | os.PathLike[str] | None = None) -> Path:

@@ -965,10 +965,16 @@ async function interpolatePins() {
   }
   // drawn latents have their truncation in them already
   const request = withModel(model, { start, end, steps, mode: $("walk-mode").value, truncation: 1, size: 128 });
-  const [strip, gif] = await Promise.all([
-    imageUrl("/interpolate", postJson({ ...request, format: "png" }, "image/png"), WALK_FIELDS),
-    imageUrl("/interpolate", postJson({ ...request, format: "gif", frame_ms: 100 }, "image/gif"), WALK_FIELDS),
-  ]);
+  // one after the other: two long walks at once find each other's work ahead of them, which the
+  // service's admission answers with 503
+  const strip = await imageUrl("/interpolate", postJson({ ...request, format: "png" }, "image/png"), WALK_FIELDS);
+  let gif;
+  try {
+    gif = await imageUrl("/interpolate", postJson({ ...request, format: "gif", frame_ms: 100 }, "image/gif"), WALK_FIELDS);
+  } catch (error) {
+    release(strip);
+    throw error;
+  }
   release($("walk-strip").src);
   release($("walk-gif").src);
   $("walk-strip").src = strip;

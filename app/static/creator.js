@@ -353,8 +353,9 @@ async function pickChild(child) {
   editor.requestSeed = 0;
   editor.showing = true;
   ctx.writeUrl({ push: true }); // Back returns to the parent and its variations
-  await Promise.all([showAvatar(), showVariations()]); // go on from it: its own children at once
-  ctx.say(`Picked variation ${child.index + 1}. Undo steps back.`, "info");
+  // go on from it: its own children at once. No toast over them: the preview that has the keyboard
+  // is named for the pick, and Undo says how many steps it holds
+  await Promise.all([showAvatar(), showVariations()]);
 }
 
 async function undo() {

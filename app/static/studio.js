@@ -165,12 +165,15 @@ function placeMessage() {
     const b = element.getBoundingClientRect();
     return b.width > 0 && a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
   };
-  // the control, and the fields of its form (what the person would fix and send again)
-  const form = control.closest("form");
-  const near = [control, ...(form ? form.querySelectorAll("input, select, button, textarea") : [])];
-  if (!near.some(covered)) return;
+  // the control, and the controls of its form or grid (what the person would use next)
+  const group = control.closest("form, .grid, .variations-grid, .pin");
+  const near = [control, ...(group ? group.querySelectorAll("input, select, button, textarea") : [])];
+  // the side that covers none of them, else the one that leaves the control itself clear
+  const cost = () => (covered(control) ? 1000 : 0) + near.filter(covered).length;
+  const bottom = cost();
+  if (bottom === 0) return;
   box.classList.add("top");
-  if (near.some(covered)) box.classList.remove("top"); // covered either way (a tall form): the bottom
+  if (cost() >= bottom) box.classList.remove("top");
 }
 
 function hideMessage() {

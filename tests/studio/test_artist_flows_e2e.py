@@ -658,3 +658,46 @@ def test_a_bad_editor_link_says_so_and_shows_the_grid(blank, server: str) -> Non
     expect(blank.locator("#message")).to_contain_text("editor")
     expect(blank.locator("#editor")).to_be_hidden()
     assert "edit=" not in blank.url
+
+
+# ------------------------------------------------------------------------ 5. the preview in view
+IN_VIEW = """sel => { const r = document.querySelector(sel).getBoundingClientRect();
+                      return r.width > 0 && r.top >= -1 && r.bottom <= innerHeight + 1; }"""
+
+
+def with_many_sliders(route) -> None:
+    """v1's directions with 16 more attribute sliders before them, as a real release has about 21
+    (they are never moved here, so no request names them)."""
+    listing = route.fetch().json()
+    extra = [{"name": f"trait_{k}", "kind": "attribute", "range": [-2, 2], "note": ""} for k in range(16)]
+    route.fulfill(json={**listing, "directions": extra + listing["directions"]})
+
+
+def test_the_preview_stays_in_view_while_editing(studio, server: str, screen: str) -> None:
+    studio.route("**/models/v1/directions", with_many_sliders)
+    pin_and_edit(studio, server, tile=3)
+    expect(studio.locator("#sliders input[type=range]")).to_have_count(21)
+    # the last slider, reached by the keyboard (which scrolls it into view)
+    last = studio.locator("#sliders input[type=range]").last
+    last.focus()
+    last.press("ArrowRight")
+    expect(last).to_be_in_viewport()
+    wait_preview(studio, "edits=")
+    assert studio.evaluate(IN_VIEW, "#editor-preview"), "the face being edited went off-screen"
+    snap(studio, screen, "editing-last-slider")
+
+    # the variations: the parent beside (or above) its children, the last child included
+    studio.get_by_role("button", name="Show variations").click()
+    children = wait_children(studio)
+    studio.locator("#variations .tile").last.evaluate("e => e.scrollIntoView({block: 'end'})")
+    assert studio.evaluate(IN_VIEW, "#variations .tile:last-child")
+    assert studio.evaluate(IN_VIEW, "#editor-preview"), "the parent is not beside its children"
+    studio.get_by_role("button", name="Variation 16: go on from it").click()
+    wait_preview(studio, children[15])
+    wait_children(studio)
+    assert studio.evaluate(IN_VIEW, "#editor-preview")  # the picked one, where the eye is
+    studio.locator("#variations .tile").nth(12).evaluate("e => e.scrollIntoView({block: 'end'})")
+    assert studio.evaluate(IN_VIEW, "#editor-preview")
+    snap(studio, screen, "editing-variations")
+    # the page still fits its width
+    assert studio.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0

@@ -14,13 +14,14 @@ replica's memory limit. So:
   only as it goes out and dropped once sent, instead of holding the files, their base64 strings,
   the JSON text and its bytes (four copies) until the last byte is written. The bytes are the ones
   `JSONResponse` wrote.
+- When none are held any more, after a burst, the freed memory is handed back (`app/memory.py`).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from starlette.responses import StreamingResponse
@@ -28,17 +29,24 @@ from starlette.types import Receive, Scope, Send
 
 
 class AnswerBytes:
-    """Bytes of answers made and not yet delivered, against a cap (0: count only, never full)."""
+    """Bytes of answers made and not yet delivered, against a cap (0: count only, never full).
+    `on_drained(bytes released since)` runs whenever none are held any more (app/memory.py)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, on_drained: Callable[[int], None] | None = None) -> None:
         self.limit = limit
         self.held = 0
+        self.on_drained = on_drained
+        self._released = 0
 
     def hold(self, n: int) -> None:
         self.held += n
 
     def release(self, n: int) -> None:
         self.held = max(0, self.held - n)
+        self._released += n
+        if not self.held and self._released and self.on_drained is not None:
+            released, self._released = self._released, 0
+            self.on_drained(released)
 
     def full(self) -> bool:
         """Whether a new request should wait: the cap is reached (and something is held at all)."""

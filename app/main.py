@@ -15,6 +15,7 @@ from app.admission import AdmissionMiddleware
 from app.answers import AnswerBytes
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
+from app.memory import Trimmer, libc_malloc_trim
 from app.metrics import MetricsMiddleware, ServiceMetrics
 from app.openapi import settings_openapi
 from app.releases import ReleaseRegistry
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None, releases: ReleaseRegistry | Non
     app.openapi = settings_openapi(app, settings)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.answers = AnswerBytes(settings.max_answer_bytes)
+    app.state.answers = AnswerBytes(settings.max_answer_bytes, Trimmer(libc_malloc_trim()).drained)
     app.add_middleware(  # inside the metrics
         AdmissionMiddleware,
         limit=settings.max_inflight_requests,

@@ -20,6 +20,7 @@ from app.admission import counted
 from app.answers import AnswerBytes, avatar_batch_stream
 from app.config import Settings
 from app.main import create_app
+from app.memory import Trimmer, libc_malloc_trim
 from tests.live_server import live_service
 
 ENVELOPE = {"model": "v1", "model_version": "3f9c2a7d5e1b8c40", "size": 64, "truncation": 1.0,
@@ -152,3 +153,43 @@ def test_clients_that_do_not_read_cannot_hold_more_than_the_cap(tiny_release_dir
         slow.close()
         with urllib.request.urlopen(f"{url}/avatars/7.png", timeout=10) as again:
             assert again.status == 200
+
+
+def test_a_drain_is_reported_once_none_are_held_with_the_bytes_since_the_last() -> None:
+    drains: list[int] = []
+    answers = AnswerBytes(limit=0, on_drained=drains.append)
+    answers.hold(300)
+    answers.hold(200)
+    answers.release(300)
+    assert drains == []  # 200 still held
+    answers.release(200)
+    assert drains == [500]
+    answers.hold(10)
+    answers.release(10)
+    assert drains == [500, 10]
+
+
+def test_memory_is_trimmed_after_enough_answers_and_not_too_often() -> None:
+    now = [0.0]
+    trims: list[float] = []
+    trimmer = Trimmer(trim=lambda: trims.append(now[0]), min_bytes=100, min_interval_s=5.0,
+                      clock=lambda: now[0], run=lambda fn: fn())  # fmt: skip
+    trimmer.drained(60)
+    assert trims == []  # not enough freed yet to be worth a walk over every heap
+    trimmer.drained(40)
+    assert trims == [0.0]
+    now[0] = 1.0
+    trimmer.drained(1000)
+    assert trims == [0.0]  # too soon after the last
+    now[0] = 6.0
+    trimmer.drained(0)
+    assert trims == [0.0, 6.0]  # what was freed meanwhile still counts
+    assert Trimmer(trim=None, min_bytes=0).pending == 0  # no malloc_trim (musl, macOS): nothing to do
+    Trimmer(trim=None, min_bytes=0).drained(1 << 30)
+
+
+def test_the_c_library_trim_runs_where_there_is_one() -> None:
+    trim = libc_malloc_trim()
+    if trim is None:
+        pytest.skip("no malloc_trim in this C library")
+    assert trim() in (0, 1)

@@ -275,7 +275,6 @@ def test_a_message_never_covers_the_control_that_raised_it(studio, server: str, 
     message = studio.locator("#message")
     expect(message).to_contain_text("The server is busy right now")
     expect(message).to_be_in_viewport()
-    studio.wait_for_timeout(50)  # placed on the frame it is shown
     for control in (create, studio.get_by_label("Player ids"), studio.get_by_label("Hair colour")):
         assert not boxes_meet(message.bounding_box(), control.bounding_box()), control
     snap(studio, screen, f"toast-{where}", full_page=False)

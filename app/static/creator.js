@@ -5,6 +5,12 @@
 import {
   CODE_PATTERN, codePath, decodeCode, editsText, jsonWithSeed, originOf, seedOrigin, withCounts,
 } from "./codes.js";
+import { api, ApiError, imageUrl, postJson, prefix, release } from "./api.js";
+import { openDetail } from "./detail.js";
+import { guarded, say } from "./messages.js";
+import { actionButton, addCodePin } from "./pins.js";
+import { currentRelease, defaultModel } from "./releases.js";
+import { writeUrl } from "./url.js";
 
 const $ = (id) => document.getElementById(id);
 const PREVIEW_SIZE = 256;
@@ -17,7 +23,6 @@ const GROUPS = [
   ["explore", "Explore"],
 ];
 
-let ctx = null; // what the studio lends: api, imageUrl, postJson, guarded, say, ApiError, release, addCodePin ...
 const directionsOf = new Map(); // release -> promise of GET /models/{release}/directions
 const editor = {
   model: null,
@@ -38,7 +43,7 @@ const editor = {
 // ------------------------------------------------------------------------------------ directions
 export function directions(model) {
   if (!directionsOf.has(model)) {
-    const load = ctx.api(`/models/${encodeURIComponent(model)}/directions`).then((r) => r.json())
+    const load = api(`/models/${encodeURIComponent(model)}/directions`).then((r) => r.json())
       .catch((error) => {
         directionsOf.delete(model); // a failure is not remembered: the next try asks again
         if (error.status === 404) return { directions: [], hair_colors: [] }; // an older server
@@ -141,8 +146,8 @@ function slidersMoved() {
   editor.code = null;
   clearTimeout(editor.timer);
   editor.timer = setTimeout(() => {
-    ctx.writeUrl({ push: false }); // the address follows the sliders, without an entry per move
-    ctx.guarded(showPreview);
+    writeUrl({ push: false }); // the address follows the sliders, without an entry per move
+    guarded(showPreview);
   }, DEBOUNCE_MS);
 }
 
@@ -178,7 +183,7 @@ export async function currentCode() {
   const key = avatarKey(avatar);
   if (editor.code && editor.codeKey === key) return editor.code;
   const options = { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: codeBody(avatar) };
-  const { code, url } = await (await ctx.api("/codes", options)).json();
+  const { code, url } = await (await api("/codes", options)).json();
   editor.code = code;
   editor.codeUrl = url;
   editor.codeKey = key;
@@ -195,7 +200,7 @@ async function previewPath() {
   if (avatar.seed !== undefined && avatar.seed !== null && !avatar.code) {
     // a seed draws straight from its URL, edits in the query: no code needed until one is kept
     const edits = editsText(avatar.edits);
-    return `${ctx.prefix(editor.model)}/avatars/${avatar.seed}.png?size=${PREVIEW_SIZE}`
+    return `${prefix(editor.model)}/avatars/${avatar.seed}.png?size=${PREVIEW_SIZE}`
       + `&truncation=${avatar.truncation}${edits ? `&edits=${edits}` : ""}`;
   }
   const code = await currentCode();
@@ -209,9 +214,9 @@ async function showPreview() {
   img.setAttribute("aria-busy", "true");
   const path = await previewPath();
   img.dataset.path = path;
-  const url = await ctx.imageUrl(path);
-  if (render !== editor.renders) { ctx.release(url); return; } // a slider moved again meanwhile
-  ctx.release(img.src);
+  const url = await imageUrl(path);
+  if (render !== editor.renders) { release(url); return; } // a slider moved again meanwhile
+  release(img.src);
   img.src = url;
   img.dataset.shown = path; // what the image on screen is of (the tests wait on it)
   img.removeAttribute("aria-busy");
@@ -247,7 +252,7 @@ export async function openEditor(pin) {
   const from = document.activeElement;
   editor.opener = from && from !== document.body && !$("editor").contains(from)
     ? { element: from, label: from.getAttribute("aria-label") } : editor.opener;
-  editor.model = pin.model || (await ctx.defaultModel());
+  editor.model = pin.model || (await defaultModel());
   // `from`: the code the avatar is read from, so the URL can name it
   if (pin.kind === "seed") editor.avatar = { seed: pin.seed, truncation: pin.truncation, edits: {}, from: pin.code };
   else if (pin.kind === "latent") editor.avatar = { latent: pin.latent, truncation: 1, edits: {}, from: pin.code };
@@ -261,7 +266,7 @@ export async function openEditor(pin) {
   editor.variationRenders += 1;
   $("variations").replaceChildren();
   $("editor").hidden = false;
-  ctx.writeUrl({ push: true }); // Back closes the editor again, rather than leaving the studio
+  writeUrl({ push: true }); // Back closes the editor again, rather than leaving the studio
   await showAvatar();
   $("editor").scrollIntoView({ block: "start" });
   $("editor-title").focus({ preventScroll: true });
@@ -288,7 +293,7 @@ export function closeEditor({ fromUrl = false } = {}) {
   editor.variationRenders += 1;
   const hadFocus = $("editor").contains(document.activeElement);
   $("editor").hidden = true;
-  if (!fromUrl) ctx.writeUrl({ push: true }); // Back opens it again
+  if (!fromUrl) writeUrl({ push: true }); // Back opens it again
   if (hadFocus || document.activeElement === document.body) focusOpener();
 }
 
@@ -319,7 +324,7 @@ async function showVariations() {
   editor.showing = true;
   const of = await currentCode();
   const body = { model: editor.model, of, n: VARIATIONS, strength: strength(), seed: editor.requestSeed, size: CHILD_SIZE };
-  const answer = await (await ctx.api("/variations", ctx.postJson(body), { strength: "strength" })).json();
+  const answer = await (await api("/variations", postJson(body), { strength: "strength" })).json();
   if (render !== editor.variationRenders) return; // another avatar (Back, a pick) is on screen now
   grid.replaceChildren(...answer.variations.map((child) => childTile(child)));
   grid.dataset.parent = answer.parent;
@@ -338,9 +343,9 @@ function childTile(child) {
   img.alt = "";
   img.width = CHILD_SIZE;
   img.height = CHILD_SIZE;
-  img.addEventListener("error", () => ctx.say(`Variation ${child.index + 1} could not be drawn.`));
+  img.addEventListener("error", () => say(`Variation ${child.index + 1} could not be drawn.`));
   button.append(img);
-  button.addEventListener("click", () => ctx.guarded(() => pickChild(child)));
+  button.addEventListener("click", () => guarded(() => pickChild(child)));
   return button;
 }
 
@@ -352,7 +357,7 @@ async function pickChild(child) {
   editor.avatar = avatarFromCode(child.code);
   editor.requestSeed = 0;
   editor.showing = true;
-  ctx.writeUrl({ push: true }); // Back returns to the parent and its variations
+  writeUrl({ push: true }); // Back returns to the parent and its variations
   // go on from it: its own children at once. No toast over them: the preview that has the keyboard
   // is named for the pick, and Undo says how many steps it holds
   await Promise.all([showAvatar(), showVariations()]);
@@ -369,7 +374,7 @@ async function undo() {
   $("strength").value = String(last.strength);
   $("strength-value").textContent = last.strength.toFixed(2);
   editor.showing = true;
-  ctx.writeUrl({ push: true }); // Back redoes the pick
+  writeUrl({ push: true }); // Back redoes the pick
   if (editor.history.length === 0 && document.activeElement === $("editor-undo")) focusPreview(); // Undo is disabled now
   await Promise.all([showAvatar(), showVariations()]); // the grid it was picked from, as it was
 }
@@ -472,7 +477,7 @@ export function editorFromUrl(params) {
   } catch {
     if (editorOpen()) closeEditor({ fromUrl: true });
     return async () => {
-      throw new ctx.ApiError("This link's editor state could not be read, so the editor stays closed.");
+      throw new ApiError("This link's editor state could not be read, so the editor stays closed.");
     };
   }
   const wasOpen = editorOpen();
@@ -520,19 +525,19 @@ export async function fillHairColors(model) {
 
 function readPlayerIds() {
   const ids = $("player-ids").value.split(",").map((id) => id.trim()).filter(Boolean);
-  if (!ids.length) throw new ctx.ApiError("Enter a player id, such as player-1.", "player-ids");
-  if (ids.length > 16) throw new ctx.ApiError("Create at most 16 characters at a time.", "player-ids");
+  if (!ids.length) throw new ApiError("Enter a player id, such as player-1.", "player-ids");
+  if (ids.length > 16) throw new ApiError("Create at most 16 characters at a time.", "player-ids");
   return ids;
 }
 
 async function createCharacters() {
-  const model = ctx.currentRelease();
+  const model = currentRelease();
   const ids = readPlayerIds();
   const hair = $("hair-color").value;
-  if (!hair) throw new ctx.ApiError("This release offers no hair colours.", "hair-color");
+  if (!hair) throw new ApiError("This release offers no hair colours.", "hair-color");
   const body = { ...(model ? { model } : {}), player_ids: ids, hair_color: hair, size: 128 };
   const fields = { player_ids: "player-ids", hair_color: "hair-color" };
-  const answer = await (await ctx.api("/avatars", ctx.postJson(body), fields)).json();
+  const answer = await (await api("/avatars", postJson(body), fields)).json();
   const list = $("created");
   list.replaceChildren(...answer.avatars.map((item) => createdItem(answer.model || model, item, hair)));
 }
@@ -553,8 +558,8 @@ function createdItem(model, item, hair) {
   actions.className = "actions";
   const name = `${item.player_id} (${hair})`;
   actions.append(
-    ctx.actionButton("Pin", `Pin ${item.player_id}`, () => ctx.addCodePin(item.code, name)),
-    ctx.actionButton("Edit", `Edit ${item.player_id}`, () => openEditor({ model, code: item.code, label: name })),
+    actionButton("Pin", `Pin ${item.player_id}`, () => addCodePin(item.code, name)),
+    actionButton("Edit", `Edit ${item.player_id}`, () => openEditor({ model, code: item.code, label: name })),
   );
   body.append(label, actions);
   row.append(img, body);
@@ -562,38 +567,37 @@ function createdItem(model, item, hair) {
 }
 
 // ---------------------------------------------------------------------------------- wiring
-export function initCreator(studio) {
-  ctx = studio;
+export function initCreator() {
   $("editor-close").addEventListener("click", closeEditor);
   // Escape closes the editor, unless the large view is open over it (then Escape closes that)
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !event.defaultPrevented && editorOpen() && !$("detail").open) closeEditor();
   });
-  $("editor-undo").addEventListener("click", () => ctx.guarded(undo));
+  $("editor-undo").addEventListener("click", () => guarded(undo));
   $("editor-reset").addEventListener("click", () => {
     for (const input of document.querySelectorAll("#sliders input[type=range]")) {
       input.value = "0";
       input.dispatchEvent(new Event("input"));
     }
   });
-  $("editor-pin").addEventListener("click", () => ctx.guarded(async () => {
-    const pin = await ctx.addCodePin(await currentCode(), editorLabel());
-    ctx.say(`Pinned #${pin.id}, ${pin.label}.`, "info");
+  $("editor-pin").addEventListener("click", () => guarded(async () => {
+    const pin = await addCodePin(await currentCode(), editorLabel());
+    say(`Pinned #${pin.id}, ${pin.label}.`, "info");
   }));
-  $("editor-detail").addEventListener("click", () => ctx.guarded(async () => {
-    ctx.openDetail({ model: editor.model, code: await currentCode(), label: editorLabel() });
+  $("editor-detail").addEventListener("click", () => guarded(async () => {
+    openDetail({ model: editor.model, code: await currentCode(), label: editorLabel() });
   }));
   $("strength").addEventListener("input", () => { $("strength-value").textContent = strength().toFixed(2); });
   const showAndWrite = async () => {
     await showVariations();
-    ctx.writeUrl({ push: false }); // a reload (or a link) shows the same children
+    writeUrl({ push: false }); // a reload (or a link) shows the same children
   };
-  $("variations-form").addEventListener("submit", (event) => { event.preventDefault(); ctx.guarded(showAndWrite); });
+  $("variations-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(showAndWrite); });
   $("variations-new").addEventListener("click", () => {
     editor.requestSeed += 1; // a new request seed: other children of the same parent
-    ctx.guarded(showAndWrite);
+    guarded(showAndWrite);
   });
-  $("create-form").addEventListener("submit", (event) => { event.preventDefault(); ctx.guarded(createCharacters); });
+  $("create-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(createCharacters); });
   $("hair-color").addEventListener("change", () => {
     pickedHair = $("hair-color").value;
     $("hair-note").hidden = true;

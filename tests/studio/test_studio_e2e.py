@@ -234,28 +234,54 @@ def pin_first_two(page, server: str) -> None:
     playwright_api.expect(pins(page)).to_have_count(2)
 
 
+# The page's requests as it sends them: each fetch is logged (method and URL) when the page calls it, and
+# one whose URL matches window.holdFetch waits until the test lets it go. A tile's click sends its pin's
+# requests (thumbnail and code) as it is handled, so the log says at once whether a click asked for a pin:
+# no fixed wait is needed to show that a second pin is not on its way.
+LOG_FETCHES = """() => {
+  window.fetched = [];
+  window.heldFetches = [];
+  const send = window.fetch.bind(window);
+  window.fetch = (input, init = {}) => {
+    const url = String(input);
+    window.fetched.push(`${init.method || "GET"} ${url}`);
+    if (window.holdFetch && window.holdFetch.test(url)) {
+      return new Promise((resolve) => { window.heldFetches.push(() => resolve(send(input, init))); });
+    }
+    return send(input, init);
+  };
+}"""
+
+
+def fetched(page, pattern: str) -> int:
+    """How many of the page's requests so far match pattern ("METHOD URL")."""
+    return page.evaluate("(pattern) => window.fetched.filter((f) => new RegExp(pattern).test(f)).length", pattern)
+
+
 def test_a_double_click_pins_once(blank, server: str) -> None:
     expect = playwright_api.expect
+    thumbnail = r"^GET /models/v1/avatars/{}\.png\?size=128&"
     open_studio(blank, server, "seed=0&count=4&size=64", tiles=4)
+    blank.evaluate(LOG_FETCHES)
     tiles = blank.locator("#grid .tile")
     tiles.nth(0).dblclick()
     expect(pins(blank)).to_have_count(1)
-    blank.wait_for_timeout(300)  # the second click's pin, if any, would have arrived by now
-    expect(pins(blank)).to_have_count(1)
+    # both clicks are handled by now, and only one asked for a pin: no second pin can follow
+    assert fetched(blank, thumbnail.format(0)) == 1
+    assert fetched(blank, r"^POST /codes$") == 1
     expect(tiles.nth(0)).to_have_attribute("aria-pressed", "true")
 
     # two separate clicks while the first pin's thumbnail is still on its way: still one pin
-    held = []
-    blank.route(lambda url: "/avatars/1.png" in url and "size=128" in url, lambda route: held.append(route))
+    blank.evaluate(r"() => { window.holdFetch = /\/avatars\/1\.png\?size=128&/; }")
     tiles.nth(1).click()
     tiles.nth(1).click()
-    blank.wait_for_function("() => true")  # let the page handle both clicks
-    blank.wait_for_timeout(200)
-    assert len(held) == 1
-    held[0].continue_()
+    assert fetched(blank, thumbnail.format(1)) == 1  # the second click asked for nothing
+    assert blank.evaluate("window.heldFetches.length") == 1
+    blank.evaluate("() => { window.holdFetch = null; window.heldFetches.forEach((go) => go()); }")
     expect(pins(blank)).to_have_count(2)
-    blank.wait_for_timeout(200)
-    expect(pins(blank)).to_have_count(2)
+    # and nothing more is on its way that could pin a third
+    assert fetched(blank, thumbnail.format(1)) == 1
+    assert fetched(blank, r"^POST /codes$") == 2
 
 
 def test_pins_are_numbered_in_click_order_whichever_answer_comes_first(blank, server: str) -> None:

@@ -8,6 +8,8 @@ unversioned URLs follow the default release and are cached briefly (`AVATARS_CAC
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -40,12 +42,35 @@ def release_headers(served: ServedRelease) -> dict[str, str]:
     return {"X-Model": served.name, "X-Model-Version": served.version}
 
 
-def cache_headers(served: ServedRelease, immutable: bool, settings: Settings, *parts: object) -> dict[str, str]:
-    """Validators and lifetime of one image answer. The encoder's zlib level changes the bytes but
-    not the pixels, so it is part of the ETag too: a deliberate encoder change gets new validators."""
+def etag_key(kind: str, options: Mapping[str, Any]) -> tuple[object, ...]:
+    """What an image's ETag is made of, on every route: its kind, then its options in the route's
+    order. An `edits` option counts only when there are edits, sorted by name, so an image without
+    edits keeps the validators it had before edits existed; for the same reason a plain seed's
+    avatar is named by its seed and truncation, any other avatar by its code (app/avatar_specs.py)."""
+    parts: list[object] = [kind]
+    for name, value in options.items():
+        if name == "edits":
+            if not value:
+                continue
+            value = sorted(value.items())
+        parts.append(value)
+    return tuple(parts)
+
+
+def cache_control(immutable: bool, settings: Settings) -> str:
+    """A year for a URL that names its release; the default release's URLs briefly."""
+    return IMMUTABLE if immutable else f"public, max-age={settings.cache_max_age_s}"
+
+
+def cache_headers(
+    served: ServedRelease, immutable: bool, settings: Settings, key: tuple[object, ...]
+) -> dict[str, str]:
+    """Validators and lifetime of one image answer, its ETag from `etag_key`. The encoder's zlib level
+    changes the bytes but not the pixels, so it is part of the ETag too: a deliberate encoder change
+    gets new validators."""
     return {
-        "ETag": etag_for(served.version, served.device_kind, f"png-{settings.png_compress_level}", *parts),
-        "Cache-Control": IMMUTABLE if immutable else f"public, max-age={settings.cache_max_age_s}",
+        "ETag": etag_for(served.version, served.device_kind, f"png-{settings.png_compress_level}", *key),
+        "Cache-Control": cache_control(immutable, settings),
         **release_headers(served),
     }
 

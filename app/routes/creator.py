@@ -8,13 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from app.caching import add_head_twins, answer_without_rendering, cache_headers
+from app.caching import add_head_twins
 from app.creator import check_edits, children, code_url, coded_release, decode_code, parent_spec, specs_latents
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_grid
 from app.errors import check_latent_length, check_pixels, check_size
+from app.image_responses import canonical_redirect, image_answer, under_release
 from app.releases import ServedRelease
-from app.routes.avatars import BODY_ERRORS, ERRORS, PNG, RELEASE_ERRORS, canonical_redirect, under_release
+from app.responses import BODY_ERRORS, ERRORS, NOT_MODIFIED, PNG, RELEASE_ERRORS
 from app.schemas import (
     CodeRequest,
     CodeResponse,
@@ -135,7 +136,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         response_class=Response,
         responses={
             200: PNG,
-            304: {"description": "not modified"},
+            304: NOT_MODIFIED,
             308: {"description": "a code parent under another release's URL: the URL of the release it names"},
             **RELEASE_ERRORS,
             **ERRORS,
@@ -160,16 +161,16 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         work = check_pixels(["query", "n"], served, query.n, query.size, settings.max_request_pixels)
         parent, specs = variation_specs(served, query, "query")
         columns = min(query.columns or grid_columns(query.n), query.n)
-        parent_code = code_url(parent)[0]
-        headers = cache_headers(served, pinned, settings, "variations", parent_code, query.n,
-                                query.strength, query.seed, query.size, columns)  # fmt: skip
-        if (early := answer_without_rendering(request, headers, "image/png")) is not None:
-            return early
-        with service.work.admitted(work):
+
+        async def draw() -> bytes:
             images = await service.draw(served, specs_latents(served, specs), query.size, request)
             level = settings.png_compress_level
-            png = await service.encode(encode_grid, images, query.size, columns, level, work=query.n * query.size**2)
-        return Response(png, media_type="image/png", headers=headers)
+            return await service.encode(encode_grid, images, query.size, columns, level, work=query.n * query.size**2)
+
+        options = {"parent": code_url(parent)[0], "n": query.n, "strength": query.strength, "seed": query.seed,
+                   "size": query.size, "columns": columns}  # fmt: skip
+        return await image_answer(request, service, settings, served, immutable=pinned, kind="variations",
+                                  options=options, media_type="image/png", work=work, draw=draw)  # fmt: skip
 
     add_head_twins(routes)
     return routes

@@ -8,12 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from app.caching import add_head_twins, answer_without_rendering, cache_headers
+from app.caching import add_head_twins
 from app.creator import edited, query_edits
 from app.deps import ReleaseResolver, ServiceDep, SettingsDep, Target
 from app.encoding import encode_grid
 from app.errors import check_at_most, check_pixels, check_size
-from app.routes.avatars import ERRORS, PNG, RELEASE_ERRORS
+from app.image_responses import image_answer
+from app.responses import ERRORS, NOT_MODIFIED, PNG, RELEASE_ERRORS
 from app.schemas import GridQuery
 from gan.imaging import grid_columns
 from gan.latents import seeds_latents
@@ -26,7 +27,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
     @routes.get(
         prefix + "/grid",
         response_class=Response,
-        responses={200: PNG, 304: {"description": "not modified"}, **RELEASE_ERRORS, **ERRORS},
+        responses={200: PNG, 304: NOT_MODIFIED, **RELEASE_ERRORS, **ERRORS},
     )
     async def get_grid(
         query: Annotated[GridQuery, Query()],
@@ -42,29 +43,20 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         work = check_pixels(["query", "n"], served, query.n, query.size, settings.max_request_pixels)
         columns = min(query.columns or grid_columns(query.n), query.n)
         edits = query_edits(served, query.edits)
-        headers = cache_headers(
-            served,
-            target.pinned,
-            settings,
-            "grid",
-            query.seed,
-            query.n,
-            columns,
-            query.truncation,
-            query.size,
-            *([sorted(edits.items())] if edits else []),
-        )
-        headers["X-First-Seed"] = str(query.seed)
-        headers["X-Grid-Columns"] = str(columns)
-        if (early := answer_without_rendering(request, headers, "image/png")) is not None:
-            return early
-        seeds = range(query.seed, query.seed + query.n)
-        latents = edited(served, seeds_latents(seeds, served.model.latent_dim), query.truncation, edits)
-        with service.work.admitted(work):
+
+        async def draw() -> bytes:
+            seeds = range(query.seed, query.seed + query.n)
+            latents = edited(served, seeds_latents(seeds, served.model.latent_dim), query.truncation, edits)
             images = await service.draw(served, latents, query.size, request)
             level = settings.png_compress_level
-            png = await service.encode(encode_grid, images, query.size, columns, level, work=query.n * query.size**2)
-        return Response(png, media_type="image/png", headers=headers)
+            return await service.encode(encode_grid, images, query.size, columns, level, work=query.n * query.size**2)
+
+        options = {"seed": query.seed, "n": query.n, "columns": columns, "truncation": query.truncation,
+                   "size": query.size, "edits": edits}  # fmt: skip
+        headers = {"X-First-Seed": str(query.seed), "X-Grid-Columns": str(columns)}
+        return await image_answer(request, service, settings, served, immutable=target.pinned, kind="grid",
+                                  options=options, media_type="image/png", work=work, draw=draw,
+                                  headers=headers)  # fmt: skip
 
     add_head_twins(routes)
     return routes

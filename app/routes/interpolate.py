@@ -9,13 +9,14 @@ import torch
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from app.caching import add_head_twins, answer_without_rendering, cache_headers, release_headers
+from app.caching import add_head_twins, release_headers
 from app.creator import check_edits, edited, query_edits
 from app.deps import JsonBody, ReleaseResolver, ServiceDep, SettingsDep, Target, use_release
 from app.encoding import encode_gif, encode_strip
 from app.errors import check_at_most, check_latent_length, check_pixels, check_size
+from app.image_responses import image_answer
 from app.releases import ServedRelease
-from app.routes.avatars import BODY_ERRORS, ERRORS, RELEASE_ERRORS
+from app.responses import BODY_ERRORS, ERRORS, NOT_MODIFIED, RELEASE_ERRORS
 from app.schemas import InterpolationOptions, InterpolationQuery, InterpolationRequest
 from app.service import AvatarService
 from gan.latents import interpolate, seed_latent
@@ -42,18 +43,16 @@ async def render_path(
     edits: dict[str, float],
     request: Request,
     service: AvatarService,
-    work: int,
 ) -> bytes:
-    """Truncation and edits apply to every frame, so the walk is between the two edited faces; the
-    work (`check_cost`'s) is admitted against the budget (app/work_admission.py) while it runs."""
+    """Truncation and edits apply to every frame, so the walk is between the two edited faces. The
+    caller admits the work (`check_cost`'s) against the budget (app/work_admission.py)."""
     path = edited(served, interpolate(start, end, options.steps, options.mode), options.truncation, edits)
-    with service.work.admitted(work):
-        images = await service.draw(served, path, options.size, request)
-        pixels = options.steps * options.size**2  # what the encoder writes: its queue's order
-        if options.format == "gif":
-            return await service.encode(encode_gif, images, options.size, options.frame_ms, work=pixels)
-        level = service.settings.png_compress_level
-        return await service.encode(encode_strip, images, options.size, level, work=pixels)
+    images = await service.draw(served, path, options.size, request)
+    pixels = options.steps * options.size**2  # what the encoder writes: its queue's order
+    if options.format == "gif":
+        return await service.encode(encode_gif, images, options.size, options.frame_ms, work=pixels)
+    level = service.settings.png_compress_level
+    return await service.encode(encode_strip, images, options.size, level, work=pixels)
 
 
 def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
@@ -63,7 +62,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
     @routes.get(
         prefix + "/interpolate",
         response_class=Response,
-        responses={200: IMAGE, 304: {"description": "not modified"}, **RELEASE_ERRORS, **ERRORS},
+        responses={200: IMAGE, 304: NOT_MODIFIED, **RELEASE_ERRORS, **ERRORS},
     )
     async def get_interpolation(
         query: Annotated[InterpolationQuery, Query()],
@@ -76,18 +75,16 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
         served = target.served
         work = check_cost(query, "query", served, service)
         edits = query_edits(served, query.edits)
-        # without edits the validators are what they were before edits existed
-        options = query.model_dump(mode="json", exclude=None if edits else {"edits"})
-        if edits:
-            options["edits"] = sorted(edits.items())
-        headers = cache_headers(served, target.pinned, settings, "interpolate", *options.values())
-        headers["X-Frames"] = str(query.steps)
-        if (early := answer_without_rendering(request, headers, MEDIA[query.format])) is not None:
-            return early
-        dim = served.model.latent_dim
-        start, end = seed_latent(query.start, dim), seed_latent(query.end, dim)
-        data = await render_path(served, start, end, query, edits, request, service, work)
-        return Response(data, media_type=MEDIA[query.format], headers=headers)
+
+        async def draw() -> bytes:
+            dim = served.model.latent_dim
+            start, end = seed_latent(query.start, dim), seed_latent(query.end, dim)
+            return await render_path(served, start, end, query, edits, request, service)
+
+        options = {**query.model_dump(mode="json"), "edits": edits}  # the query's options, parsed edits in place
+        return await image_answer(request, service, settings, served, immutable=target.pinned, kind="interpolate",
+                                  options=options, media_type=MEDIA[query.format], work=work, draw=draw,
+                                  headers={"X-Frames": str(query.steps)})  # fmt: skip
 
     add_head_twins(routes)
     return routes
@@ -112,6 +109,7 @@ async def post_interpolation(
     edits = body.edits or {}
     check_edits(served, edits, ["body", "edits"])
     start, end = torch.tensor(body.start), torch.tensor(body.end)
-    data = await render_path(served, start, end, body, edits, request, service, work)
+    with service.work.admitted(work):
+        data = await render_path(served, start, end, body, edits, request, service)
     headers = {**release_headers(served), "X-Frames": str(body.steps)}
     return Response(data, media_type=MEDIA[body.format], headers=headers)

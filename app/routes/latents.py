@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.caching import cache_headers, matches, not_modified
+from app.caching import cache_headers, etag_key, matches, not_modified
 from app.deps import ReleaseResolver, SettingsDep, Target
-from app.routes.avatars import RELEASE_ERRORS
+from app.responses import RELEASE_ERRORS
 from app.schemas import LatentResponse
 from gan.latents import MAX_SEED, seed_latent
 
@@ -28,7 +28,7 @@ def image_routes(release: ReleaseResolver, prefix: str = "") -> APIRouter:
     ) -> Response:
         """Untruncated; send it (or a sum of several) back as `latents`, with the same `model`, at any truncation."""
         served = target.served
-        headers = cache_headers(served, target.pinned, settings, "latent", seed)
+        headers = cache_headers(served, target.pinned, settings, etag_key("latent", {"seed": seed}))
         if matches(request, headers["ETag"]):
             return not_modified(headers)
         latent = seed_latent(seed, served.model.latent_dim)

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from app.deps import ReleaseName, ServiceDep
 from app.releases import ServedRelease
-from app.routes.avatars import RELEASE_ERRORS
+from app.responses import RELEASE_ERRORS
 from app.schemas import ModelList, ModelResponse
 from app.service import AvatarService
 

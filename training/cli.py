@@ -17,6 +17,7 @@ import numpy as np
 
 from training import hd_compare, ncnn_convert, release
 from training.config import PRESETS, ConfigError, parse_assignments, resolve_config
+from training.resources import metric_flags
 
 logger = logging.getLogger("training")
 
@@ -44,13 +45,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="face rate, FID/KID and comparison pictures of a checkpoint")
+    flags = metric_flags(
+        "cascade", "encoder-cache", "sr-lens", samples=1000, samples_help="generated (and real) images to score"
+    )
+    p = sub.add_parser("evaluate", help="face rate, FID/KID and comparison pictures of a checkpoint", parents=[flags])
     p.add_argument("weights", type=Path, help="a .safetensors checkpoint")
     p.add_argument("--data", type=Path, help="real images to compare with (folder, .zip, .tar)")
     p.add_argument("--out", type=Path, help="folder for metrics.json and the pictures")
-    p.add_argument("--samples", type=int, default=1000, help="generated (and real) images to score")
     p.add_argument("--truncation", type=float, default=1.0, help="score samples drawn at this psi, in (0, 1]")
-    p.add_argument("--cascade", help="lbpcascade_animeface.xml (or $AVATARS_CASCADE)")
     p.add_argument("--fid", action="store_true", help="also compute FID and KID (needs Inception weights)")
     p.add_argument("--inception-weights", help="torch-fidelity's Inception file (or $AVATARS_INCEPTION_WEIGHTS)")
     p.add_argument("--allow-download", action="store_true", help="let torch-fidelity download the Inception weights")
@@ -60,9 +62,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         action="store_false",
         help="skip FD/KID/precision/recall/copies in the data set's own encoder (on by default with --data)",
     )
-    p.add_argument("--encoder-cache", help="folder of trained feature encoders (or $AVATARS_ENCODER_CACHE)")
     p.add_argument("--second-lens", action="store_true", help="also score in the second lens (sr_* keys)")
-    p.add_argument("--sr-lens", help="second-lens weights (default: release v3's upscaler, or $AVATARS_SR_LENS)")
     p.add_argument("--device", default="cpu")
 
 
@@ -79,7 +79,9 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "export", help="a run's generator as a .safetensors with a model card (publish it with `release add`)"
+        "export",
+        help="a run's generator as a .safetensors with a model card (publish it with `release add`)",
+        parents=[metric_flags("cascade", "encoder-cache", samples=1000, samples_help="images --evaluate scores")],
     )
     p.add_argument("run_dir", type=Path)
     p.add_argument(
@@ -93,9 +95,6 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--notes", default="", help="text for the model card")
     p.add_argument("--evaluate", action="store_true", help="score the export and put the metrics on its card")
     p.add_argument("--data", type=Path, help="real images for --evaluate (default: the run's data)")
-    p.add_argument("--samples", type=int, default=1000)
-    p.add_argument("--cascade", help="lbpcascade_animeface.xml for --evaluate")
-    p.add_argument("--encoder-cache", help="feature-encoder cache for --evaluate (or $AVATARS_ENCODER_CACHE)")
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
@@ -117,14 +116,19 @@ def _add_metric_check(sub: argparse._SubParsersAction) -> None:
         help="score degraded real faces with the distribution metric: does it rank them correctly?",
         description="Train (or read) the data set's feature encoder, then score held-out real faces, blurred, "
         "JPEG-compressed, collapsed and noise versions of them, and training faces, against the held-out reference.",
+        parents=[
+            metric_flags(
+                "encoder-cache",
+                "sr-lens",
+                samples=2000,
+                samples_help="images per variant (at most the held-out set's size)",
+            )
+        ],
     )
     p.add_argument("--data", type=Path, required=True, help="folder, .zip or .tar of images")
     p.add_argument("--out", type=Path, required=True, help="markdown report to write (a .json with the rows beside it)")
-    p.add_argument("--samples", type=int, default=2000, help="images per variant (at most the held-out set's size)")
     p.add_argument("--resolution", type=int, default=64)
-    p.add_argument("--encoder-cache", help="folder of trained feature encoders (or $AVATARS_ENCODER_CACHE)")
     p.add_argument("--no-second-lens", action="store_true", help="score in the first lens only")
-    p.add_argument("--sr-lens", help="second-lens weights (default: release v3's upscaler, or $AVATARS_SR_LENS)")
 
 
 def _add_directions(sub: argparse._SubParsersAction) -> None:
@@ -133,11 +137,11 @@ def _add_directions(sub: argparse._SubParsersAction) -> None:
         help="find, measure and (with --publish) publish a release's latent directions and hair colours",
         description="SeFa, measured-attribute and hair-colour directions of a release, each kept only where "
         "its measured quality meets the goals; the report and pictures go to --out.",
+        parents=[metric_flags("cascade")],
     )
     p.add_argument("release", help="a release name from WEIGHTS/releases.json, e.g. v1")
     p.add_argument("--weights-dir", type=Path, default=release.DEFAULT_FOLDER, help="folder of releases.json")
     p.add_argument("--data", type=Path, required=True, help="the training images (for the real face rate)")
-    p.add_argument("--cascade", help="lbpcascade_animeface.xml (or $AVATARS_CASCADE)")
     p.add_argument("--out", type=Path, help="report folder (default: runs/directions/RELEASE)")
     p.add_argument("--eval-seeds", type=int, default=1000, help="faces each direction is judged on")
     p.add_argument("--fit-samples", type=int, default=10_000, help="faces the named directions are fitted on")

@@ -23,6 +23,7 @@ from gan.imaging import tile_grid
 from gan.releases import read_manifest
 from gan.upscaler import Upscaler, pick_upscaler_dtype
 from training.config import ConfigError
+from training.resources import metric_flags
 from training.sampling import generate_seeds
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Example: python -m training hd-compare --release v2 "
         "--upscaler compact=runs/hd/compact.safetensors --cascade ../shared/models/lbpcascade_animeface.xml "
         "--out runs/hd/compare",
+        parents=[metric_flags("cascade")],
     )
     p.add_argument("--release", help="a release of --weights-dir whose generator draws the avatars (default: default)")
     p.add_argument("--weights-dir", type=Path, default=Path("weights"))
@@ -42,7 +44,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=1000, help="avatars scored (seeds 0..N-1)")
     p.add_argument("--sizes", default="128,256,512")
     p.add_argument("--dtype", default="auto", help="upscaler dtype: auto (as the service), float32, bfloat16")
-    p.add_argument("--cascade", help="lbpcascade_animeface.xml for the face rate (or $AVATARS_CASCADE)")
     p.add_argument("--picture-seeds", type=int, default=32, help="seeds in the side-by-side picture at 256 px")
     p.add_argument("--out", type=Path, required=True)
 

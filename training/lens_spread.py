@@ -16,6 +16,7 @@ from pathlib import Path
 from gan.checkpoint import load_generator
 from gan.releases import read_manifest
 from training.evaluate import prepare_real, score
+from training.resources import metric_flags
 from training.sampling import generate_seeds
 
 logger = logging.getLogger(__name__)
@@ -58,11 +59,13 @@ def largest_spread(scores: dict[str, dict[str, dict[str, float]]]) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m training.lens_spread", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.lens_spread",
+        description=__doc__.split("\n\n")[0],
+        parents=[metric_flags("cascade", samples=1000, samples_help="images per seed set and real faces")],
+    )
     parser.add_argument("releases", nargs="+", help="release names, e.g. v1 v2")
     parser.add_argument("--data", type=Path, required=True, help="the training images")
-    parser.add_argument("--cascade", help="lbpcascade_animeface.xml (or $AVATARS_CASCADE)")
-    parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--weights-dir", type=Path, default=Path("weights"))
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     args = parser.parse_args(argv)

@@ -22,6 +22,7 @@ from gan.releases import (
     verify_files,
 )
 from training.config import ConfigError
+from training.resources import metric_flags
 
 logger = logging.getLogger(__name__)
 DEFAULT_FOLDER = Path("weights")
@@ -65,13 +66,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="may CHECKPOINT replace a release? scores both on the same samples and judges the gates",
         description="Exit status 0 when every gate passes, 1 when one fails, 2 when the check cannot run "
         "(training/release_gate.py).",
+        parents=[
+            metric_flags(
+                "cascade", "encoder-cache", "sr-lens", samples=1000, samples_help="generated images per generator"
+            )
+        ],
     )
     check.add_argument("checkpoint", type=Path, help="the candidate, an exported .safetensors")
     check.add_argument("--against", help="the release it would replace (default: the default release)")
     check.add_argument("--data", type=Path, required=True, help="the training images (held-out faces, real face rate)")
-    check.add_argument("--cascade", help="lbpcascade_animeface.xml (or $AVATARS_CASCADE)")
-    check.add_argument("--samples", type=int, default=1000, help="generated images per generator")
-    check.add_argument("--encoder-cache", help="feature-encoder cache (or $AVATARS_ENCODER_CACHE)")
     check.add_argument("--out", type=Path, help="write release-check.{json,md} here")
     # defaults (None) are Gates' own, filled in by `check`: the gate module pulls in the metrics
     check.add_argument("--max-fd-ratio", type=float, help="FD against the baseline's (default 0.75)")
@@ -86,7 +89,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--face-rate-warn-ratio", type=float, help="warn above this face rate against real images' (default 1.1)"
     )
-    check.add_argument("--sr-lens", help="second-lens weights (default: release v3's upscaler, or $AVATARS_SR_LENS)")
     check.add_argument("--upscaler", type=Path, help="the HD upscaler it ships with: report and gate each HD size")
     check.add_argument(
         "--min-hd-face-rate-ratio", type=float, help="HD face rate against Lanczos's, per size (default 0.95)"

@@ -195,3 +195,20 @@ def test_training_job_runs_torchrun_with_c10d_on_its_headless_service() -> None:
     out_dir = next(v.split("=", 1)[1] for v in parsed.overrides if v.startswith("out_dir="))
     assert any(m["mountPath"] == out_dir for m in train["volumeMounts"])
     assert shlex.join(args)  # printable as one command line for the docs
+
+
+def _mebibytes(quantity: str) -> float:
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+    return float(quantity[:-2]) * units[quantity[-2:]] if quantity[-2:] in units else int(quantity) / (1 << 20)
+
+
+def test_the_cpu_pod_memory_covers_what_was_measured_plus_the_answer_cap() -> None:
+    """docs/scaling.md, "Memory": ready 811 MiB, bursts of the largest JSON answers at most 977 MiB, and
+    clients that leave answers unread add at most AVATARS_MAX_ANSWER_BYTES (measured: 1,192 MiB at
+    256 MiB). Raising the cap (or its default) without the limit would let slow clients OOM the pod."""
+    docs = render("overlays/cpu")
+    resources = container(docs)["resources"]
+    cap = settings_of(docs).get("AVATARS_MAX_ANSWER_BYTES") or Settings.model_fields["max_answer_bytes"].default
+    worst_mib = 977 + int(cap) / (1 << 20)  # the largest answers' working set, plus every unread answer
+    assert _mebibytes(resources["limits"]["memory"]) >= 1.2 * worst_mib  # 20% or more for what was not measured
+    assert _mebibytes(resources["requests"]["memory"]) >= 977  # what a busy replica holds without slow clients

@@ -3,12 +3,16 @@
 Each burst is `concurrency` clients (256: the in-flight limit) that each send one `POST /avatars`
 of the most avatars the per-request cap allows at `size` px (64 at 256 px for a plain release; an
 HD release's upscaler work lowers it, to 23 for v3), answered as JSON (base64 files), all at once.
-A thread samples the server's resident set (VmRSS) every few milliseconds; the table gives it when
-ready, its peak during the bursts (and the kernel's high-water mark, VmHWM), and what stays
-resident a few seconds after each burst. Each variant is a server of its own over the shipped
-releases: the working tree's service with its default settings, the same with the work budget off
-(`AVATARS_QUEUE_WAIT_BUDGET_S=0`: what a replica admits when the budget lets more in, as on a
-faster node), and with `--before REV` the same two for an older revision, in the same run.
+Then `--slow-readers` clients (256) ask one after another, each once the one before has the head
+of its answer, and leave their answers unread for a few seconds: what a replica holds for slow
+networks, or for a client out to exhaust its memory. A thread samples the server's resident set
+(VmRSS) every few milliseconds; the table gives it when ready, its peak during each phase (and the
+kernel's high-water mark, VmHWM), and what stays resident a few seconds after.
+
+Each variant is a server of its own over the shipped releases: the working tree's service with its
+default settings, the same with the work budget off (`AVATARS_QUEUE_WAIT_BUDGET_S=0`: what a replica
+admits when the budget lets more in, as on a faster node), with `--before REV` the same two for an
+older revision, and with `--env` the working tree under other environment variables, in one run.
 
 Memory figures are not disturbed by other load on the machine; the seconds are.
 """

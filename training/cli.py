@@ -342,11 +342,8 @@ def cmd_metric_check(args: argparse.Namespace) -> None:
 
 
 def cmd_directions(args: argparse.Namespace) -> None:
-    from gan.attributes import HAIR_COLORS, hair_colors
-    from gan.imaging import to_hwc
     from gan.releases import ManifestError, add_directions, read_manifest, verify_files
-    from training.data import load_images
-    from training.directions import DirectionsConfig, compute_directions
+    from training.directions import DirectionsConfig, compute_directions, measure_real_faces
     from training.metrics.face_detection import FaceDetector, resolve_cascade
 
     manifest = read_manifest(args.weights_dir)
@@ -357,17 +354,12 @@ def cmd_directions(args: argparse.Namespace) -> None:
         raise ManifestError(manifest.path, f"release {args.release!r} already has published directions")
     verify_files(manifest)
     detector = FaceDetector(resolve_cascade(args.cascade))
-    real = to_hwc(load_images(args.data, 64).images)
-    found, names = detector.detect(real), hair_colors(real)
-    real_rate = float(found.mean())
-    by_color = {c: float(found[names == c].mean()) for c in HAIR_COLORS if (names == c).any()}
-    shares = {c: float((names == c).mean()) for c in HAIR_COLORS}
-    logger.info("face rate of %d real images: %.3f; by hair colour: %s", len(real), real_rate,
-                ", ".join(f"{c} {r:.3f}" for c, r in by_color.items()))  # fmt: skip
+    real, shares = measure_real_faces(args.data, detector)
     config = DirectionsConfig(eval_seeds=args.eval_seeds, fit_samples=args.fit_samples, hair_players=args.players)
     out = args.out or Path("runs") / "directions" / args.release
-    compute_directions(manifest.file_of(entry), release=args.release, real_face_rate=real_rate, detector=detector,
-                       out_dir=out, config=config, real_rate_by_color=by_color, real_color_shares=shares)  # fmt: skip
+    compute_directions(manifest.file_of(entry), release=args.release, real_face_rate=real.overall,
+                       detector=detector, out_dir=out, config=config, real_rate_by_color=real.by_color,
+                       real_color_shares=shares)  # fmt: skip
     if args.publish:
         published = add_directions(args.weights_dir, args.release, out / "directions.safetensors")
         logger.info("published %s (sha256 %s)", published.directions, published.directions_sha256)

@@ -46,6 +46,7 @@ from gan.directions import Direction, DirectionSet, HairRecipe, save_directions
 from gan.imaging import tile_grid, to_hwc
 from gan.latents import player_seed, seeds_latents, spec_latent
 from gan.networks import Generator, fuse_batchnorm
+from training.data import load_images
 from training.sampling import generate
 from training.visualize import save_png
 
@@ -264,6 +265,20 @@ class RealRates:
 
     def for_color(self, color: str | None) -> float:
         return self.overall if color is None else min(self.overall, self.by_color.get(color, self.overall))
+
+
+def measure_real_faces(data: Path, detector: Any, resolution: int = 64) -> tuple[RealRates, dict[str, float]]:
+    """The training images' face rate, overall and per hair colour (for colours that occur), and each
+    colour's share of them: what the directions are held to and reported beside."""
+    real = to_hwc(load_images(data, resolution).images)
+    found, names = detector.detect(real), hair_colors(real)
+    rates = RealRates(
+        float(found.mean()), {c: float(found[names == c].mean()) for c in HAIR_COLORS if (names == c).any()}
+    )
+    shares = {c: float((names == c).mean()) for c in HAIR_COLORS}
+    logger.info("face rate of %d real images: %.3f; by hair colour: %s", len(real), rates.overall,
+                ", ".join(f"{c} {r:.3f}" for c, r in rates.by_color.items()))  # fmt: skip
+    return rates, shares
 
 
 def find_candidates(

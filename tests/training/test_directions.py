@@ -21,6 +21,7 @@ from training.directions import (
     direction_gate,
     fit_attributes,
     hair_gate,
+    measure_real_faces,
     sefa,
     spearman_rows,
 )
@@ -131,3 +132,23 @@ def test_the_command_refuses_an_unknown_release_and_a_second_publication(
     assert main([*args, "v9"]) == 2
     assert "no release 'v9'" in capsys.readouterr().err
     assert read_manifest(folder).get("v1").directions == ""
+
+
+def test_the_real_face_rates_are_measured_overall_and_per_hair_colour(tmp_path: Path) -> None:
+    from gan.attributes import HAIR_COLORS, hair_colors
+    from gan.imaging import to_hwc
+    from tests.conftest import write_images
+    from training.data import load_images
+
+    folder = write_images(tmp_path / "faces", 12, size=64)
+
+    class EveryOther(AlwaysAFace):
+        def detect(self, images: np.ndarray) -> np.ndarray:
+            return np.arange(len(images)) % 2 == 0
+
+    real, shares = measure_real_faces(folder, EveryOther())
+    names = hair_colors(to_hwc(load_images(folder, 64).images))
+    found = np.arange(len(names)) % 2 == 0
+    assert real.overall == 0.5
+    assert real.by_color == {c: float(found[names == c].mean()) for c in HAIR_COLORS if (names == c).any()}
+    assert shares == {c: float((names == c).mean()) for c in HAIR_COLORS}

@@ -33,14 +33,37 @@ def connect(port: int, head: bytes) -> socket.socket:
 
 
 def answer(s: socket.socket) -> tuple[int, dict]:
+    """The status and JSON body of one answer, sized by Content-Length or chunked (POST /avatars streams)."""
     data = b""
-    while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+
+    def complete() -> bool:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if not sep:
+            return False
+        if b"transfer-encoding: chunked" in head.lower():
+            return body.endswith(b"0\r\n\r\n")
+        return body.endswith(b"}")
+
+    while not complete():
         chunk = s.recv(65536)
         if not chunk:
             break
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():
+        body = dechunk(body)
     return int(head.split()[1]), json.loads(body or b"{}")
+
+
+def dechunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            break
+        out, body = out + rest[:size], rest[size + 2 :]
+    return out
 
 
 def timed_get(url: str) -> tuple[int, float]:

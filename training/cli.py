@@ -17,7 +17,7 @@ import numpy as np
 
 from training import hd_compare, ncnn_convert, release
 from training.config import PRESETS, ConfigError, parse_assignments, resolve_config
-from training.resources import metric_flags
+from training.resources import MetricResources, metric_flags
 
 logger = logging.getLogger("training")
 
@@ -185,14 +185,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     overrides = parse_assignments(args.overrides)
     if args.data:
         overrides["data"] = args.data
+    resources = MetricResources.from_args(args)  # $AVATARS_ENCODER_CACHE, where `encoder_cache` is not set
     if args.resume:
         if args.preset or args.config:
             raise ConfigError("--resume takes the run's own config; change it with --set only")
-        train(resume_config(args.resume, overrides), resume=args.resume)
+        train(resume_config(args.resume, overrides), resume=args.resume, resources=resources)
         return
     config = resolve_config(args.preset, args.config, overrides)
     if not args.dry_run:
-        train(config)
+        train(config, resources=resources)
         return
     with tempfile.TemporaryDirectory() as tmp:
         fake = Path(tmp) / "images"
@@ -211,31 +212,28 @@ def cmd_train(args: argparse.Namespace) -> None:
                 "run_name": "dry-run",
             },
         )
-        run_dir = train(dry)
+        run_dir = train(dry, resources=resources)
         logger.info("dry run finished: %s", sorted(p.name for p in run_dir.iterdir()))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from training.evaluate import evaluate
+    from training.evaluate import EvaluateOptions, evaluate
 
     if not 0.0 < args.truncation <= 1.0:
         raise ConfigError(f"--truncation must be in (0, 1], got {args.truncation}")
-    results = evaluate(
-        args.weights,
+    options = EvaluateOptions(
         data=args.data,
         out_dir=args.out,
         samples=args.samples,
         truncation=args.truncation,
-        cascade=args.cascade,
-        inception_weights=args.inception_weights,
-        allow_download=args.allow_download,
         fid=args.fid,
+        allow_download=args.allow_download,
         distribution=args.distribution,
-        encoder_cache=args.encoder_cache,
         second_lens=args.second_lens,
-        sr_lens=args.sr_lens,
         device=args.device,
+        resources=MetricResources.from_args(args),
     )
+    results = evaluate(args.weights, options=options)
     print(json.dumps(results, indent=2))  # the command's output, for people and scripts
 
 
@@ -271,12 +269,11 @@ def cmd_export(args: argparse.Namespace) -> None:
     info = export_run(args.run_dir, args.out, dtype=dtype, notes=args.notes, epoch=args.epoch)
     if args.evaluate:  # score the file as shipped (fp16 included), then put the numbers on its card
         from training.config import load_run_config
-        from training.evaluate import evaluate
+        from training.evaluate import EvaluateOptions, evaluate
 
         data = args.data or Path(load_run_config(args.run_dir / "config.json").data)
-        metrics = evaluate(
-            args.out, data=data, samples=args.samples, cascade=args.cascade, encoder_cache=args.encoder_cache
-        )
+        options = EvaluateOptions(data=data, samples=args.samples, resources=MetricResources.from_args(args))
+        metrics = evaluate(args.out, options=options)
         info = update_card(
             args.out, metrics={k: v for k, v in metrics.items() if k not in ("weights", "model_version")}
         )
@@ -317,13 +314,14 @@ def cmd_metric_check(args: argparse.Namespace) -> None:
     from training.metrics.sr_lens import SrLensRecipe, build_sr_reference
 
     start = time.monotonic()
+    resources = MetricResources.from_args(args)
     data = load_images(args.data, args.resolution)
     recipe = EncoderRecipe(resolution=args.resolution)
-    reference = build_reference(data.images, recipe, args.encoder_cache)
+    reference = build_reference(data.images, recipe, resources.encoder_cache)
     second = None
     if not args.no_second_lens:
         lens_recipe = SrLensRecipe(holdout=recipe.holdout, seed=recipe.seed)
-        second = build_sr_reference(data.images, args.sr_lens, lens_recipe, args.encoder_cache)
+        second = build_sr_reference(data.images, resources.sr_lens, lens_recipe, resources.encoder_cache)
     rows = run_check(reference, data.images, recipe, args.samples, second)
     header = {
         "command": f"`python -m training {shlex.join(sys.argv[1:])}`" if sys.argv[1:] else "",
@@ -353,7 +351,7 @@ def cmd_directions(args: argparse.Namespace) -> None:
     if args.publish and entry.directions:
         raise ManifestError(manifest.path, f"release {args.release!r} already has published directions")
     verify_files(manifest)
-    detector = FaceDetector(resolve_cascade(args.cascade))
+    detector = FaceDetector(resolve_cascade(MetricResources.from_args(args).cascade))
     real, shares = measure_real_faces(args.data, detector)
     config = DirectionsConfig(eval_seeds=args.eval_seeds, fit_samples=args.fit_samples, hair_players=args.players)
     out = args.out or Path("runs") / "directions" / args.release

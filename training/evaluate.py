@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from training.metrics.encoder import EncoderRecipe
 from training.metrics.face_detection import FaceDetector, MetricUnavailable, resolve_cascade
 from training.metrics.fid import fid_kid, resolve_inception_weights
 from training.metrics.sr_lens import SrLensRecipe, SrReference, build_sr_reference
+from training.resources import MetricResources
 from training.sampling import GRID_SEEDS_START, generate, generate_eval_samples, generate_seeds, real_eval_samples
 from training.visualize import comparison_sheet, interpolation_strips, save_png
 
@@ -54,9 +55,11 @@ def prepare_real(
     encoder_recipe: EncoderRecipe | None = None,
     second_lens: bool = False,
     sr_lens: str | None = None,
+    cascade_required: bool = True,
 ) -> RealSide:
     """`second_lens` adds the second lens (weights `sr_lens`, default release v3's upscaler) beside the
-    first; its training-face features are computed once per data set (minutes) and cached."""
+    first; its training-face features are computed once per data set (minutes) and cached. Without a
+    usable cascade the face rate is skipped, unless `cascade` names one that is required (a flag)."""
     side = RealSide()
     if data is not None:
         image_set = load_images(data, resolution)
@@ -70,7 +73,7 @@ def prepare_real(
     try:
         side.detector = FaceDetector(resolve_cascade(cascade))
     except MetricUnavailable as exc:
-        if cascade:
+        if cascade and cascade_required:
             raise
         logger.warning("face rate skipped: %s", exc)
     else:
@@ -96,53 +99,70 @@ def score(generated: torch.Tensor, side: RealSide) -> dict[str, Any]:
     return results
 
 
-def evaluate(
-    weights: Path,
-    *,
-    data: Path | None = None,
-    out_dir: Path | None = None,
-    samples: int = 1000,
-    truncation: float = 1.0,
-    cascade: str | None = None,
-    inception_weights: str | None = None,
-    allow_download: bool = False,
-    fid: bool = False,
-    distribution: bool = True,
-    encoder_cache: str | None = None,
-    encoder_recipe: EncoderRecipe | None = None,
-    second_lens: bool = False,
-    sr_lens: str | None = None,
-    device: str = "cpu",
-) -> dict[str, Any]:
-    """Metrics as a dict; pictures and metrics.json into out_dir when given.
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """What `evaluate` measures and against what.
 
-    The face metric runs when a cascade is given (argument or $AVATARS_CASCADE). The distribution
-    metric runs whenever `data` is given and `distribution` is set; the first time for a data set
-    it trains that set's encoder (minutes on a CPU), later it reads it from `encoder_cache`.
-    FID/KID run when `fid` is set and fail with a clear message where the Inception weights are
-    unavailable. `truncation` scores the generator as the service draws it at that psi: the
-    numbers that decide whether a tamer default is worth the variety it costs.
+    The face metric runs when `resources` names a cascade. The distribution metric runs whenever
+    `data` is given and `distribution` is set; the first time for a data set it trains that set's
+    encoder (minutes on a CPU), later it reads it from the resources' encoder cache. FID/KID run when
+    `fid` is set and fail with a clear message where the Inception weights are unavailable.
+    `truncation` scores the generator as the service draws it at that psi: the numbers that decide
+    whether a tamer default is worth the variety it costs.
     """
-    generator, info = load_generator(weights, device=device)
+
+    data: Path | None = None  # the real images
+    out_dir: Path | None = None  # pictures and metrics.json, when given
+    samples: int = 1000
+    truncation: float = 1.0
+    fid: bool = False
+    allow_download: bool = False  # let torch-fidelity fetch the Inception weights
+    distribution: bool = True
+    encoder_recipe: EncoderRecipe | None = None
+    second_lens: bool = False  # also the sr_* keys (training/metrics/sr_lens.py)
+    device: str = "cpu"
+    resources: MetricResources = field(default_factory=MetricResources)  # resolved at the edge
+
+
+_RESOURCE_FIELDS = ("cascade", "encoder_cache", "inception_weights", "sr_lens")
+
+
+def evaluate(weights: Path, *, options: EvaluateOptions | None = None, **fields: Any) -> dict[str, Any]:
+    """Metrics as a dict (see `EvaluateOptions`); pictures and metrics.json into `out_dir` when given.
+
+    Pass `options`, or name a few of its fields (and of its resources: `cascade`, `encoder_cache`,
+    `inception_weights`, `sr_lens`) as keywords.
+    """
+    if options is None:
+        named = {name: fields.pop(name) for name in _RESOURCE_FIELDS if name in fields}
+        options = EvaluateOptions(**fields, resources=MetricResources(**named))
+    elif fields:
+        raise TypeError(f"evaluate takes options or keyword fields, not both: {sorted(fields)}")
+    res = options.resources
+    generator, info = load_generator(weights, device=options.device)
     dim = info.config.latent_dim
-    generated = generate_eval_samples(generator, dim, samples, psi=truncation)
-    results: dict[str, Any] = {"model_version": info.model_version, "weights": str(weights), "samples": samples}
-    if truncation != 1.0:
-        results["truncation"] = truncation
-    side = prepare_real(data, info.config.resolution, samples=samples, cascade=cascade, distribution=distribution,
-                        encoder_cache=encoder_cache, encoder_recipe=encoder_recipe, second_lens=second_lens,
-                        sr_lens=sr_lens)  # fmt: skip
+    generated = generate_eval_samples(generator, dim, options.samples, psi=options.truncation)
+    results: dict[str, Any] = {
+        "model_version": info.model_version, "weights": str(weights), "samples": options.samples
+    }  # fmt: skip
+    if options.truncation != 1.0:
+        results["truncation"] = options.truncation
+    side = prepare_real(options.data, info.config.resolution, samples=options.samples, cascade=res.cascade,
+                        distribution=options.distribution, encoder_cache=res.encoder_cache,
+                        encoder_recipe=options.encoder_recipe, second_lens=options.second_lens, sr_lens=res.sr_lens,
+                        cascade_required=res.required("cascade"))  # fmt: skip
     results |= score(generated, side)
 
-    if fid:
+    if options.fid:
         if side.real is None:
             raise MetricUnavailable("FID/KID need the training images: pass --data")
-        results |= fid_kid(generated, side.real, resolve_inception_weights(inception_weights, allow_download))
+        weights_file = resolve_inception_weights(res.inception_weights, options.allow_download)
+        results |= fid_kid(generated, side.real, weights_file)
 
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_pictures(generator, dim, generated, side.real, out_dir, truncation)
-        (out_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    if options.out_dir is not None:
+        options.out_dir.mkdir(parents=True, exist_ok=True)
+        save_pictures(generator, dim, generated, side.real, options.out_dir, options.truncation)
+        (options.out_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 
 

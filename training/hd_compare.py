@@ -23,7 +23,7 @@ from gan.imaging import tile_grid
 from gan.releases import read_manifest
 from gan.upscaler import Upscaler, pick_upscaler_dtype
 from training.config import ConfigError
-from training.resources import metric_flags
+from training.resources import MetricResources, metric_flags
 from training.sampling import generate_seeds
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> None:
     if release is None:
         raise ConfigError(f"no release {args.release!r} in {manifest.path}")
     sizes = [int(s) for s in args.sizes.split(",")]
-    detector = FaceDetector(resolve_cascade(args.cascade))
+    detector = FaceDetector(resolve_cascade(MetricResources.from_args(args).cascade))
     upscalers = _upscalers(args.upscaler, args.dtype)
     generator, info = load_generator(manifest.file_of(release))
     avatars = to_hwc(generate_seeds(generator, range(args.seeds), info.config.latent_dim))  # seeds 0.., as served

@@ -16,7 +16,7 @@ from pathlib import Path
 from gan.checkpoint import load_generator
 from gan.releases import read_manifest
 from training.evaluate import prepare_real, score
-from training.resources import metric_flags
+from training.resources import MetricResources, metric_flags
 from training.sampling import generate_seeds
 
 logger = logging.getLogger(__name__)
@@ -25,10 +25,12 @@ KEYS = ("ssl_fd", "precision", "recall", "sr_fd", "sr_precision", "sr_recall", "
 SEED_SETS = {"A": 1_000_000, "B": 2_000_000}
 
 
-def spread(releases: list[str], *, data: Path, cascade: str | None, samples: int, weights_dir: Path) -> dict:
+def spread(releases: list[str], *, data: Path, resources: MetricResources, samples: int, weights_dir: Path) -> dict:
     """{release: {set: {metric: value}}} plus, per metric, the largest A-B gap (relative for FDs)."""
     manifest = read_manifest(weights_dir)
-    real = prepare_real(data, 64, samples=samples, cascade=cascade, second_lens=True)
+    real = prepare_real(data, 64, samples=samples, cascade=resources.cascade, second_lens=True,
+                        encoder_cache=resources.encoder_cache, sr_lens=resources.sr_lens,
+                        cascade_required=resources.required("cascade"))  # fmt: skip
     scores: dict[str, dict[str, dict[str, float]]] = {}
     for name in releases:
         release = manifest.get(name)
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result = spread(args.releases, data=args.data, cascade=args.cascade, samples=args.samples,
+    result = spread(args.releases, data=args.data, resources=MetricResources.from_args(args), samples=args.samples,
                     weights_dir=args.weights_dir)  # fmt: skip
     text = json.dumps(result, indent=2)
     if args.out:

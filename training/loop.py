@@ -43,6 +43,7 @@ from training.nets import (
     uses_channels_last,
     wrap_for_training,
 )
+from training.resources import MetricResources
 from training.run_folder import RunWriter, describe_environment, new_run_dir, read_jsonl
 from training.sampling import GRID_SEEDS_START, generate_eval_samples, generate_seeds, real_eval_samples
 from training.snapshot import (
@@ -286,13 +287,14 @@ class DistributionEvaluator:
     features of `eval_samples` images and a few small matrix products.
     """
 
-    def __init__(self, config: TrainConfig, data: ImageSet) -> None:
+    def __init__(self, config: TrainConfig, data: ImageSet, resources: MetricResources) -> None:
         self.reference: DistributionReference | None = None
         if not config.distribution_metric or not config.eval_every:
             return
         try:
             recipe = EncoderRecipe(resolution=config.resolution)
-            self.reference = build_reference(data.images.cpu(), recipe, config.encoder_cache or None)
+            cache = config.encoder_cache or resources.encoder_cache  # the setting, else $AVATARS_ENCODER_CACHE
+            self.reference = build_reference(data.images.cpu(), recipe, cache)
         except MetricUnavailable as exc:
             logger.warning("distribution metric disabled: %s", exc)
 
@@ -304,11 +306,11 @@ class Evaluations:
     """End of an epoch on the main rank: the fixed-seed grid, then, every `eval_every` epochs, the face
     rate and the distribution metric of `eval_samples` generated images, logged and recorded."""
 
-    def __init__(self, config: TrainConfig, data: ImageSet, writer: RunWriter) -> None:
+    def __init__(self, config: TrainConfig, data: ImageSet, writer: RunWriter, resources: MetricResources) -> None:
         self.config = config
         self.writer = writer
         self.faces = FaceEvaluator(config, data)
-        self.distribution = DistributionEvaluator(config, data)
+        self.distribution = DistributionEvaluator(config, data, resources)
 
     @property
     def measuring(self) -> bool:
@@ -335,8 +337,10 @@ class Evaluations:
         self.writer.plots(gif=pos.epoch % 10 == 0)
 
 
-def train(config: TrainConfig, resume: Path | None = None) -> Path:
-    """Train until the epochs, max_steps or max_minutes run out, or Ctrl-C; returns the run folder."""
+def train(config: TrainConfig, resume: Path | None = None, resources: MetricResources | None = None) -> Path:
+    """Train until the epochs, max_steps or max_minutes run out, or Ctrl-C; returns the run folder.
+    `resources`: the metric files the command line resolved (the encoder cache, where the config
+    names none)."""
     world, device = init_world(config.device)
     handler: logging.Handler | None = None
     try:
@@ -351,7 +355,7 @@ def train(config: TrainConfig, resume: Path | None = None) -> Path:
             handler = logging.FileHandler(run_dir / "log.txt")
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
             logging.getLogger().addHandler(handler)
-        return _train(config, run_dir, resume is not None, world, device)
+        return _train(config, run_dir, resume is not None, world, device, resources or MetricResources())
     finally:
         if handler is not None:
             logging.getLogger().removeHandler(handler)
@@ -440,7 +444,14 @@ class Session:
             self.evaluate(self.nets.published, self.pos)
 
 
-def open_session(config: TrainConfig, run_dir: Path, resuming: bool, world: World, device: torch.device) -> Session:
+def open_session(
+    config: TrainConfig,
+    run_dir: Path,
+    resuming: bool,
+    world: World,
+    device: torch.device,
+    resources: MetricResources,
+) -> Session:
     """Check the config against the world and the data, load the data, build (or restore) the networks."""
     if config.batch_size % world.size:
         raise ConfigError(f"batch_size {config.batch_size} must divide evenly over {world.size} ranks")
@@ -463,7 +474,7 @@ def open_session(config: TrainConfig, run_dir: Path, resuming: bool, world: Worl
         if world.is_main:
             keep_if_evaluated(run_dir, pos, config)
     wrap_for_training(nets, config, world, device)
-    evaluate = Evaluations(config, data, writer) if world.is_main else None
+    evaluate = Evaluations(config, data, writer, resources) if world.is_main else None
     return Session(
         config, world, device, writer, data, images, nets, pos,
         augment=parse_policy(config.augment),
@@ -527,10 +538,12 @@ class StatsLog:
         )
 
 
-def _train(config: TrainConfig, run_dir: Path, resuming: bool, world: World, device: torch.device) -> Path:
+def _train(
+    config: TrainConfig, run_dir: Path, resuming: bool, world: World, device: torch.device, resources: MetricResources
+) -> Path:
     """The loop itself: epochs of steps, each step logged, a stop checked and a snapshot due; at each
     epoch's end an evaluation and a snapshot; on the way out (any way out) a last snapshot and the plots."""
-    s = open_session(config, run_dir, resuming, world, device)
+    s = open_session(config, run_dir, resuming, world, device, resources)
     pos, checkpointer = s.pos, Checkpointer(run_dir, s)
     reason = ""
     with (

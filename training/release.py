@@ -22,7 +22,7 @@ from gan.releases import (
     verify_files,
 )
 from training.config import ConfigError
-from training.resources import metric_flags
+from training.resources import MetricResources, metric_flags
 
 logger = logging.getLogger(__name__)
 DEFAULT_FOLDER = Path("weights")
@@ -121,9 +121,11 @@ def check(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ConfigError(f"--out {args.out}: {exc.strerror or exc}") from exc
     verify_files(manifest)  # the baseline as published, not as it may have been edited since
+    resources = MetricResources.from_args(args)
     report = check_release(
-        args.checkpoint, manifest.file_of(baseline), data=args.data, cascade=args.cascade, samples=args.samples,
-        encoder_cache=args.encoder_cache, gates=gates, out_dir=args.out, upscaler=args.upscaler, sr_lens=args.sr_lens,
+        args.checkpoint, manifest.file_of(baseline), data=args.data, cascade=resources.cascade, samples=args.samples,
+        encoder_cache=resources.encoder_cache, gates=gates, out_dir=args.out, upscaler=args.upscaler,
+        sr_lens=resources.sr_lens,
     )  # fmt: skip
     print(markdown(report))  # the command's output
     return 0 if report["passed"] else 1

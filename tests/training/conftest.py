@@ -29,5 +29,10 @@ def tiny_config(faces64: Path, tmp_path: Path) -> Callable[..., TrainConfig]:
 
 @pytest.fixture(autouse=True)
 def _encoder_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Feature encoders trained by tests go to a temporary folder, never the user's cache."""
-    monkeypatch.setenv("AVATARS_ENCODER_CACHE", str(tmp_path_factory.mktemp("encoder-cache")))
+    """Feature encoders trained by tests go to a temporary folder, never the user's cache: commands
+    read it from the environment (at their edge), library calls that name no cache get it as the default."""
+    from training.metrics import encoder
+
+    folder = tmp_path_factory.mktemp("encoder-cache")
+    monkeypatch.setenv("AVATARS_ENCODER_CACHE", str(folder))
+    monkeypatch.setattr(encoder, "DEFAULT_CACHE", folder)

@@ -246,11 +246,17 @@ def test_cache_hit_by_content_hash(
     assert enc.encoder_id(other_recipe, enc.data_hash(faces)) != first.encoder_id
 
 
-def test_cache_folder_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(enc.ENCODER_CACHE_ENV, str(tmp_path / "env"))
-    assert enc.resolve_cache_dir() == tmp_path / "env"
+def test_cache_folder_comes_from_the_flag_then_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from training.resources import ENCODER_CACHE_ENV, MetricResources
+
+    env = {ENCODER_CACHE_ENV: str(tmp_path / "env")}
+    assert MetricResources.resolve(env).encoder_cache == str(tmp_path / "env")  # resolved where a command starts
+    assert MetricResources.resolve(env, encoder_cache=str(tmp_path / "arg")).encoder_cache == str(tmp_path / "arg")
+    assert MetricResources.resolve({}).encoder_cache is None
+    monkeypatch.setenv(ENCODER_CACHE_ENV, str(tmp_path / "ignored"))  # the library reads no environment
     assert enc.resolve_cache_dir(tmp_path / "arg") == tmp_path / "arg"
-    monkeypatch.delenv(enc.ENCODER_CACHE_ENV)
+    assert enc.resolve_cache_dir() == Path(enc.DEFAULT_CACHE).expanduser()
+    monkeypatch.undo()  # the default itself, not the tests' temporary one
     assert enc.resolve_cache_dir() == Path.home() / ".cache" / "anime-avatars" / "encoders"
 
 

@@ -9,6 +9,7 @@ import torch
 
 from training.metrics.face_detection import DETECT_SIDE, FaceDetector, MetricUnavailable, resolve_cascade
 from training.metrics.fid import fid_kid, frechet_distance, resolve_inception_weights
+from training.resources import MetricResources
 
 SHARED_CASCADE = Path(__file__).resolve().parents[3] / "shared" / "models" / "lbpcascade_animeface.xml"
 
@@ -84,8 +85,10 @@ def test_missing_inception_weights_fail_clearly(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(MetricUnavailable, match="missing.pth not found"):
         resolve_inception_weights(tmp_path / "missing.pth")
     monkeypatch.setenv("AVATARS_INCEPTION_WEIGHTS", str(tmp_path / "env.pth"))
+    with pytest.raises(MetricUnavailable, match="no Inception weights"):
+        resolve_inception_weights(None)  # the library reads no environment...
     with pytest.raises(MetricUnavailable, match="env.pth not found"):
-        resolve_inception_weights(None)
+        resolve_inception_weights(MetricResources.resolve().inception_weights)  # ...the command's edge does
 
 
 class _Payload:

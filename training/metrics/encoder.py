@@ -57,7 +57,6 @@ logger = logging.getLogger(__name__)
 # Bump whenever the architecture, augmentations, loss, split, training schedule or the feature families
 # change: numbers of different encoder versions are not comparable. v2: the colour-palette family.
 ENCODER_VERSION = "ssl-contrastive-v2"
-ENCODER_CACHE_ENV = "AVATARS_ENCODER_CACHE"
 DEFAULT_CACHE = Path("~/.cache/anime-avatars/encoders")
 FORMAT = "anime-avatars/feature-encoder"
 
@@ -287,9 +286,9 @@ def train_encoder(images: torch.Tensor, recipe: EncoderRecipe) -> FeatureEncoder
 
 # ----------------------------------------------------------------------------------- the cache
 def resolve_cache_dir(path: str | os.PathLike[str] | None = None) -> Path:
-    """The argument, else $AVATARS_ENCODER_CACHE, else ~/.cache/anime-avatars/encoders."""
-    chosen = path or os.environ.get(ENCODER_CACHE_ENV) or DEFAULT_CACHE
-    return Path(chosen).expanduser()
+    """The argument, else ~/.cache/anime-avatars/encoders. $AVATARS_ENCODER_CACHE is read at the edge
+    (training/resources.py)."""
+    return Path(path or DEFAULT_CACHE).expanduser()
 
 
 def encoder_id(recipe: EncoderRecipe, images_hash: str) -> str:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-CASCADE_ENV = "AVATARS_CASCADE"
+from training.resources import CASCADE_ENV
+
 DETECT_SIDE = 96  # upscale to this side before detection, as the cascade's reference numbers were taken
 
 
@@ -23,8 +24,8 @@ class MetricUnavailable(RuntimeError):
 
 
 def resolve_cascade(path: str | os.PathLike[str] | None) -> Path:
-    """The cascade file from the argument or $AVATARS_CASCADE, which must exist."""
-    chosen = path or os.environ.get(CASCADE_ENV)
+    """The cascade file, which must exist. $AVATARS_CASCADE is read at the edge (training/resources.py)."""
+    chosen = path
     if not chosen:
         raise MetricUnavailable(
             f"face metric: no cascade file given; pass --cascade PATH or set {CASCADE_ENV} "

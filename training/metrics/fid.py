@@ -15,15 +15,16 @@ import numpy as np
 import torch
 
 from training.metrics.face_detection import MetricUnavailable
+from training.resources import INCEPTION_ENV
 
-INCEPTION_ENV = "AVATARS_INCEPTION_WEIGHTS"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
 
 
 def resolve_inception_weights(path: str | os.PathLike[str] | None, allow_download: bool = False) -> Path | None:
-    """A verified local weights file, or None when downloading is allowed and no file is given."""
-    chosen = path or os.environ.get(INCEPTION_ENV)
+    """A verified local weights file, or None when downloading is allowed and no file is given.
+    $AVATARS_INCEPTION_WEIGHTS is read at the edge (training/resources.py)."""
+    chosen = path
     if not chosen:
         if allow_download:
             return None

@@ -45,12 +45,12 @@ from tqdm import tqdm
 from gan.releases import file_sha256
 from training.metrics.encoder import data_hash, resolve_cache_dir, split_real
 from training.metrics.face_detection import MetricUnavailable
+from training.resources import LENS_WEIGHTS_ENV
 
 logger = logging.getLogger(__name__)
 
 # Bump when the taps, pooling or scaling change: numbers of different versions do not compare.
 LENS_VERSION = "anime-sr-v1"
-LENS_WEIGHTS_ENV = "AVATARS_SR_LENS"
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "v3.upscaler.safetensors"
 # the default file is release v3's published upscaler (weights/releases.json pins the same hash)
 WEIGHTS_SHA256 = "3b908c4144c6a30192b1740f129e0800d4302006a529f0e6c514a3d1147e0e56"

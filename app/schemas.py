@@ -384,6 +384,9 @@ class VariationsResponse(BaseModel):
     variations: list[VariationItem]
 
 
+CODE_SOURCES = {"seed": "integer", "player_id": "string", "latent": "array", "base": "string"}
+
+
 class CodeRequest(_Body):
     """Exactly one of `seed`, `player_id`, `latent` or `base`, plus truncation and edits.
 
@@ -396,11 +399,15 @@ class CodeRequest(_Body):
         strict=True,
         json_schema_extra={
             # what `_exactly_one_source` enforces, said in the schema too; a base carries its truncation
+            # each branch names its source and rules the others out (null or absent), so a branch that
+            # fails on another rule (a base with a truncation) cannot leave a second source valid
             "oneOf": [
-                {"required": ["seed"], "properties": {"seed": {"type": "integer"}}},
-                {"required": ["player_id"], "properties": {"player_id": {"type": "string"}}},
-                {"required": ["latent"], "properties": {"latent": {"type": "array"}}},
-                {"required": ["base"], "properties": {"base": {"type": "string"}}, "not": {"required": ["truncation"]}},
+                {
+                    "required": [source],
+                    "properties": {source: {"type": kind}} | {o: {"type": "null"} for o in CODE_SOURCES if o != source},
+                    **({"not": {"required": ["truncation"]}} if source == "base" else {}),
+                }
+                for source, kind in CODE_SOURCES.items()
             ],
             "examples": [{"seed": 42, "edits": {"hair_lightness": 1.5}}, {"player_id": "p-1"}],
         },

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
+import jsonschema
 import pytest
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
@@ -132,6 +133,19 @@ def test_the_schema_states_the_rules_the_service_enforces(client: TestClient) ->
     assert (
         client.post("/codes", json={"seed": None, "player_id": None, "latent": None, "base": None}).status_code == 422
     )
+    # the schema refuses what the validator refuses, and accepts what it serves (found by the fuzzer: a seed
+    # beside a base with a truncation passed the seed branch while the base branch failed on truncation)
+    one_of = {"oneOf": schemas["CodeRequest"]["oneOf"]}
+    for body in (
+        {"seed": 8, "base": "m", "truncation": 0.7},
+        {"seed": 8, "player_id": "p"},
+        {"base": "m", "truncation": 1},
+    ):
+        assert not jsonschema.Draft202012Validator(one_of).is_valid(body), body
+        assert client.post("/codes", json=body).status_code == 422
+    for body in ({"seed": 8, "base": None, "truncation": 0.7}, {"player_id": "p", "seed": None}):
+        assert jsonschema.Draft202012Validator(one_of).is_valid(body), body
+        assert client.post("/codes", json=body).status_code == 200
     # the links schemathesis' stateful phase (and a client) can follow from an answer holding a code
     links = spec["paths"]["/codes"]["post"]["responses"]["200"]["links"]
     assert links["DrawCode"]["parameters"] == {

@@ -11,7 +11,7 @@ from gan.checkpoint import save_generator
 from gan.releases import add_upscaler, publish, set_status
 from tests.conftest import make_generator, make_upscaler, publish_with_directions
 from tests.live_server import live_service
-from tests.studio.helpers import CARD, CHROMIUM, CHROMIUM_ARGS, DATA_LICENSE
+from tests.studio.helpers import CARD, CHROMIUM, CHROMIUM_ARGS, DATA_LICENSE, SIZES
 
 # what the pages of the running test reported: uncaught exceptions and console errors
 JS_ERRORS: list[str] = []
@@ -55,6 +55,12 @@ def no_js_errors() -> Iterator[None]:
     errors = list(JS_ERRORS)
     JS_ERRORS.clear()
     assert errors == [], f"JavaScript errors in the page: {errors}"
+
+
+@pytest.fixture(params=sorted(SIZES))
+def screen(request: pytest.FixtureRequest) -> str:
+    """The screen size of a test that asks for one: each such test runs at every size."""
+    return request.param
 
 
 @pytest.fixture(scope="session")

@@ -70,3 +70,12 @@ def pins(page):
 def field_error(page):
     """A field's error: said under its form and tied to the field (aria-describedby), not in the toast."""
     return page.locator("#field-error")
+
+
+# the two screens the flows are tried at: a laptop and a phone (Playwright context options)
+SIZES = {
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+    "phone": {
+        "viewport": {"width": 375, "height": 667}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
+    },
+}  # fmt: skip

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.studio.helpers import CHROMIUM, open_studio, pins, shoot, wait_for_tiles
+from tests.studio.helpers import CHROMIUM, SIZES, open_studio, pins, shoot, wait_for_tiles
 
 pytestmark = pytest.mark.e2e
 
@@ -25,18 +25,6 @@ if not Path(CHROMIUM).exists():
 expect = playwright_api.expect
 
 MAX_SEED = 2**63 - 1  # gan.latents.MAX_SEED: the API takes 0 <= seed < 2**63
-
-SIZES = {
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-    "phone": {
-        "viewport": {"width": 375, "height": 667}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
-    },
-}  # fmt: skip
-
-
-@pytest.fixture(params=sorted(SIZES))
-def screen(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 @pytest.fixture

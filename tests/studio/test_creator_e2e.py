@@ -19,6 +19,7 @@ from PIL import Image
 from tests.studio.helpers import (
     CHROMIUM,
     DATA_LICENSE,
+    SIZES,
     field_error,
     open_studio,
     pins,
@@ -34,18 +35,6 @@ if not Path(CHROMIUM).exists():
     pytest.skip("needs Debian's chromium (apt-get install chromium)", allow_module_level=True)
 
 expect = playwright_api.expect
-
-SIZES = {
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-    "phone": {
-        "viewport": {"width": 375, "height": 667}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
-    },
-}  # fmt: skip
-
-
-@pytest.fixture(params=sorted(SIZES))
-def screen(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 @pytest.fixture

@@ -254,7 +254,9 @@ def build_sr_reference(
         raw = extract(lens, images[split.train], progress=True)
         fit_scales(lens, raw)
         blocks = zip(family_slices(lens).values(), lens.scales.tolist(), strict=True)
-        train = raw * np.concatenate([np.full(block.stop - block.start, scale) for block, scale in blocks])
+        scaled = raw * np.concatenate([np.full(block.stop - block.start, scale) for block, scale in blocks])
+        # the cache keeps float32: score with what it will hold, so a first run and a cached one agree exactly
+        train = scaled.astype(np.float32).astype(np.float64)
         try:
             _save_features(path, train, lens.scales, ident)
         except OSError as exc:

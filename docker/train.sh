@@ -38,11 +38,28 @@ python -m training "${export_args[@]}"
 
 if [[ -z "${TRAIN_RELEASE:-}" ]]; then
   echo "exported ${export_to}; publish it with TRAIN_RELEASE=<new name>, or:"
-  echo "  python -m training release --weights-dir ${weights_dir} add <new name> ${export_to} [--default]"
+  echo "  python -m training release --weights-dir ${weights_dir} publish <new name> ${export_to} --check ... --data ..."
   exit 0
 fi
-# a published name never changes its weights: `release add` refuses a name that exists
-release_args=(release --weights-dir "${weights_dir}" add "${TRAIN_RELEASE}" "${export_to}")
-if [[ "${TRAIN_RELEASE_DEFAULT:-false}" == "true" ]]; then release_args+=(--default); fi
-python -m training "${release_args[@]}"
+# a published name never changes its weights: `release publish` refuses a name that exists, and a new
+# generator only goes out through the two-lens release check against the default release
+publish_args=(release --weights-dir "${weights_dir}" publish "${TRAIN_RELEASE}" "${export_to}" --no-goldens)
+if [[ -f "${weights_dir}/releases.json" ]]; then
+  check_args=(release --weights-dir "${weights_dir}" check "${export_to}" --data "${data_dir}" --out "${run_dir}/check")
+  if [[ -n "${AVATARS_CASCADE:-}" ]]; then check_args+=(--cascade "${AVATARS_CASCADE}"); fi
+  if ! python -m training "${check_args[@]}"; then
+    echo "${TRAIN_RELEASE} not published: the release check refused it (${run_dir}/check/release-check.md)" >&2
+    exit 1
+  fi
+  publish_args+=(--check "${run_dir}/check/release-check.json")
+fi
+if [[ -n "${AVATARS_CASCADE:-}" && -f "${AVATARS_CASCADE}" ]]; then
+  # the creator's directions and hair colours are measured with the face detector
+  publish_args+=(--data "${data_dir}" --cascade "${AVATARS_CASCADE}" --directions-out "${run_dir}/directions")
+else
+  publish_args+=(--no-directions)
+fi
+if [[ -n "${TRAIN_RELEASE_UPSCALER:-}" ]]; then publish_args+=(--upscaler "${TRAIN_RELEASE_UPSCALER}"); fi
+if [[ "${TRAIN_RELEASE_DEFAULT:-false}" == "true" ]]; then publish_args+=(--default); fi
+python -m training "${publish_args[@]}"
 echo "published ${TRAIN_RELEASE} in ${weights_dir}; restart the API to serve it: docker compose restart api"

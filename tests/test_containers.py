@@ -210,19 +210,21 @@ def test_compose_config_is_valid(files: list[str]) -> None:
 
 
 # -------------------------------------------------------------------------------------- train.sh
-def run_train_sh(tmp_path: Path, env: dict[str, str]) -> list[list[str]]:
-    """Run docker/train.sh with a `python` that records its arguments; return the recorded commands."""
+def run_train_sh(tmp_path: Path, env: dict[str, str], refuse: str = "", rc: int = 0) -> list[list[str]]:
+    """Run docker/train.sh with a `python` that records its arguments (and exits 1 for a command with
+    the word `refuse`); return the recorded commands."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     log = tmp_path / "calls.jsonl"
     shim = bin_dir / "python"
     record = f'open({str(log)!r}, "a").write(json.dumps(sys.argv[1:]) + "\\n")'
-    shim.write_text(f"#!{sys.executable}\nimport json, sys\n{record}\n")
+    verdict = f"sys.exit(int({refuse!r} in sys.argv))"
+    shim.write_text(f"#!{sys.executable}\nimport json, sys\n{record}\n{verdict}\n")
     shim.chmod(0o755)
     folders = {"TRAIN_DATA_DIR": tmp_path / "data", "TRAIN_RUNS_DIR": tmp_path / "runs", "TRAIN_WEIGHTS_DIR": tmp_path}
     full_env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", **{k: str(v) for k, v in folders.items()}, **env}
     result = subprocess.run(["bash", str(TRAIN_SH)], env=full_env, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == rc, result.stderr
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
@@ -250,8 +252,30 @@ def test_train_sh_uses_flags_and_settings_the_cli_has(tmp_path: Path) -> None:
     assert export.command == "export" and export.run_dir == tmp_path / "runs" / "r1"
     assert export.out == tmp_path / "runs" / "r1" / "new.safetensors"
     assert export.evaluate and export.cascade == str(cascade)
-    assert release.command == "release" and release.action == "add" and release.weights_dir == tmp_path
+    # an empty weights folder: nothing to check against; the cascade is there, so directions are computed
+    assert release.command == "release" and release.action == "publish" and release.weights_dir == tmp_path
     assert release.name == "v7" and release.checkpoint == export.out and release.default
+    assert release.check is None and release.data == tmp_path / "data" and release.cascade == str(cascade)
+    assert release.no_goldens and release.upscaler is None
+
+
+def test_train_sh_publishes_only_through_the_release_check(tmp_path: Path) -> None:
+    (tmp_path / "releases.json").write_text("{}")  # a folder with releases: the new one is judged first
+    env = {"TRAIN_RUN_NAME": "r3", "TRAIN_RELEASE": "v8", "TRAIN_RELEASE_UPSCALER": "/weights/v3.upscaler.safetensors"}
+    _, export, check, release = (check_training_command(argv) for argv in run_train_sh(tmp_path, env))
+    assert check.action == "check" and check.checkpoint == export.out and check.data == tmp_path / "data"
+    assert check.out == tmp_path / "runs" / "r3" / "check"
+    assert release.action == "publish" and release.check == check.out / "release-check.json"
+    assert release.no_directions and release.upscaler == Path("/weights/v3.upscaler.safetensors")
+    assert not release.default
+
+
+def test_train_sh_publishes_nothing_the_release_check_refuses(tmp_path: Path) -> None:
+    (tmp_path / "releases.json").write_text("{}")
+    calls = run_train_sh(tmp_path, {"TRAIN_RUN_NAME": "r4", "TRAIN_RELEASE": "v9"}, refuse="check", rc=1)
+    assert [call[2:4] for call in calls] == [["train", "--data"], ["export", str(tmp_path / "runs" / "r4")],
+                                              ["release", "--weights-dir"]]  # fmt: skip
+    assert calls[-1][5] == "check"  # and no publish after it
 
 
 def test_train_sh_defaults_and_resume(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """Published avatars never change: every shipped release's golden seeds render to the recorded
-pixels and PNG bytes on the CPU (see tests/golden/goldens.py for what is recorded and how).
+pixels and PNG bytes on the CPU (see training/goldens.py for what is recorded and how).
 
 A failure here means players' faces would change. If the pixels differ, the change (a refactor of
 the generator, batch-norm folding, a torch upgrade) must not ship as it is. If only the PNG bytes
@@ -105,7 +105,7 @@ def test_an_hd_release_draws_its_generators_avatars_at_64_px(release) -> None:
 def test_published_codes_are_unchanged(release) -> None:
     """Edited, varied and hair-coloured avatars depend on the published directions too."""
     codes = GOLDENS[release.name].get("codes")
-    assert codes, f"record code goldens for {release.name}: python -m tests.golden.goldens add-codes"
+    assert codes, f"{release.name} has directions but no code goldens: publish with `training release publish`"
     model = AvatarModel.load(MANIFEST.file_of(release), device="cpu")
     on_recorded_path(model, GOLDENS[release.name])
     directions = release_directions(release.name)

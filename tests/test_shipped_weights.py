@@ -14,33 +14,14 @@ from app.inference import AvatarModel
 from gan.checkpoint import read_checkpoint
 from gan.latents import seeds_latents
 from gan.releases import read_manifest, verify_files
+from tests.golden.goldens import load_goldens
+from training.goldens import published_files
 
-# Every release ever published, with the bytes it was published with. Append a line when you
-# publish; never edit one. A name that points at other weights changes every player's avatar.
-# Directions are published once per release (docs/creator.md) and are as fixed as the weights; so
-# is a release's HD upscaler and the sizes it draws (docs/hd.md).
-PUBLISHED = {
-    "v1": {
-        "sha256": "78304391a8b97830c97dabe61c6fabab3376412be94fba4b5b81742f51f4cdc0",
-        "model_version": "668e24f58187ecd1",
-        "directions_sha256": "01c09a5d09ea53f3d1939ad4d17b050b4699da6e017409068f97535e93436de1",
-    },
-    "v2": {
-        "sha256": "f6f18efc5cc89a3a438fd642138e943bdacbb215913b0ccb1c363fa28c357690",
-        "model_version": "fb99c0de6ee67d0d",
-        "directions_sha256": "23aa092ee28a0a2d7bf0974f95db530c574959359de00d2679caa81ac9b1b634",
-    },
-    "v3": {  # v2's generator and directions, with the Real-ESRGAN compact anime upscaler for 128-512 px
-        "sha256": "f6f18efc5cc89a3a438fd642138e943bdacbb215913b0ccb1c363fa28c357690",
-        "model_version": "fb99c0de6ee67d0d",
-        "directions_sha256": "23aa092ee28a0a2d7bf0974f95db530c574959359de00d2679caa81ac9b1b634",
-        "upscaler": {
-            "file": "v3.upscaler.safetensors",
-            "sha256": "3b908c4144c6a30192b1740f129e0800d4302006a529f0e6c514a3d1147e0e56",
-            "sizes": [128, 256, 512],
-        },
-    },
-}
+# Every release ever published, with the files it was published with: recorded once, beside its
+# golden avatars, by `python -m training release publish` (never edited). A name that points at other
+# weights changes every player's avatar; directions and an HD upscaler (and the sizes it draws) are
+# as fixed as the weights (docs/creator.md, docs/hd.md).
+PUBLISHED = {name: entry["published"] for name, entry in load_goldens().items()}
 MANIFEST = read_manifest(DEFAULT_WEIGHTS_DIR)
 DEFAULT_WEIGHTS = MANIFEST.file_of(MANIFEST.default)
 
@@ -48,16 +29,11 @@ MAX_BYTES = 8 * 1024 * 1024  # the repository must stay small enough to travel w
 
 
 def test_published_names_never_point_at_other_weights() -> None:
-    listed = {
-        r.name: {"sha256": r.sha256, "model_version": r.model_version}
-        | ({"directions_sha256": r.directions_sha256} if r.directions else {})
-        | ({"upscaler": r.upscaler.to_dict()} if r.upscaler else {})
-        for r in MANIFEST.releases
-    }
+    listed = {r.name: published_files(r) for r in MANIFEST.releases}
     assert listed.keys() >= PUBLISHED.keys(), "a published release disappeared from weights/releases.json"
     for name, published in PUBLISHED.items():
         assert listed[name] == published, f"release {name} now points at other weights"
-    assert listed.keys() == PUBLISHED.keys(), "a new release must be added to PUBLISHED in this test too"
+    assert listed.keys() == PUBLISHED.keys(), "a release was listed by hand: use `python -m training release publish`"
 
 
 def test_every_served_release_is_intact_and_small() -> None:

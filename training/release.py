@@ -1,8 +1,9 @@
 """`python -m training release ...`: publish an exported generator as a named, immutable release.
 
-The manifest rules live in `gan.releases` (shared with the service); this is the command-line face
-of them. Publishing copies the checkpoint into the weights folder as `<name>.safetensors` and
-refuses a name that is already listed, so a published name can never point at other weights.
+The manifest rules live in `gan.releases` (shared with the service) and publishing's in
+`training.publish`; this is the command-line face of them. `publish` does the whole of it in one
+step (weights, directions, upscaler, goldens, the published record) and refuses a name that is
+already listed, so a published name can never point at other weights.
 """
 
 from __future__ import annotations
@@ -12,16 +13,9 @@ import json
 import logging
 from pathlib import Path
 
-from gan.releases import (
-    ManifestError,
-    add_directions,
-    add_upscaler,
-    publish,
-    read_manifest,
-    set_status,
-    verify_files,
-)
+from gan.releases import ManifestError, read_manifest, set_status, verify_files
 from training.config import ConfigError
+from training.publish import GOLDENS, DirectionsSource, PublishRequest, publish_release
 from training.resources import MetricResources, metric_flags
 
 logger = logging.getLogger(__name__)
@@ -36,31 +30,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--weights-dir", type=Path, default=DEFAULT_FOLDER, help="folder of releases.json (weights/)")
     actions = p.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="copy CHECKPOINT in as <NAME>.safetensors and list it (never overwrites)")
-    add.add_argument("name", help="new release name, e.g. v2 (lowercase letters, digits, '-')")
-    add.add_argument("checkpoint", type=Path, help="an exported .safetensors (python -m training export)")
-    add.add_argument("--default", action="store_true", help="make it the default release (the old one stays served)")
-    add.add_argument("--notes", default="", help="one line for the manifest")
+    pub = actions.add_parser(
+        "publish",
+        help="publish CHECKPOINT as release NAME: weights, directions, HD upscaler, goldens, all or nothing",
+        description="Checks everything first, then copies the files in as NAME.*.safetensors, records the "
+        "golden avatars and file hashes (tests/golden/releases.json) and lists the release. A published name "
+        "never changes; a new generator needs a passing `release check` (--check).",
+        parents=[metric_flags("cascade")],
+    )
+    pub.add_argument("name", help="new release name, e.g. v4 (lowercase letters, digits, '-')")
+    pub.add_argument("checkpoint", type=Path, help="an exported .safetensors (python -m training export)")
+    pub.add_argument("--check", type=Path, help="release-check.json of a passing `release check` of CHECKPOINT")
+    how = pub.add_mutually_exclusive_group(required=True)
+    how.add_argument("--data", type=Path, help="the training images: compute the directions now (minutes)")
+    how.add_argument("--directions", type=Path, help="a directions file already computed for CHECKPOINT")
+    how.add_argument("--no-directions", action="store_true", help="a release without edits or hair colours")
+    pub.add_argument("--directions-out", type=Path, help="report folder (default: runs/directions/NAME)")
+    pub.add_argument("--upscaler", type=Path, help="its HD stage (python -m training upscaler-convert)")
+    pub.add_argument("--sizes", default="128,256,512", help="comma-separated sizes the upscaler draws")
+    pub.add_argument("--default", action="store_true", help="make it the default release (the old one stays served)")
+    pub.add_argument("--notes", default="", help="one line for the manifest")
+    golden = pub.add_mutually_exclusive_group()
+    golden.add_argument("--goldens", type=Path, default=GOLDENS, help=f"goldens file (default {GOLDENS})")
+    golden.add_argument(
+        "--no-goldens", action="store_true", help="a weights folder outside this repository, with no tests"
+    )
     default = actions.add_parser("default", help="make a served release the default")
     default.add_argument("name")
     retire = actions.add_parser("retire", help="stop serving a release; its URLs answer 410 naming the successor")
     retire.add_argument("name")
     retire.add_argument("--successor", required=True, help="the served release that replaces it")
-    directions = actions.add_parser(
-        "add-directions", help="publish a release's directions file (python -m training directions), once"
-    )
-    directions.add_argument("name")
-    directions.add_argument("directions", type=Path, help="runs/directions/NAME/directions.safetensors")
-    upscaler = actions.add_parser(
-        "add-upscaler",
-        help="give a release its HD stage (python -m training upscaler-convert), once",
-        description="Copies UPSCALER in as <NAME>.upscaler.safetensors and records its SHA-256 and the sizes it draws.",
-    )
-    upscaler.add_argument("name")
-    upscaler.add_argument("upscaler", type=Path, help="an upscaler .safetensors")
-    upscaler.add_argument(
-        "--sizes", default="128,256,512", help="comma-separated sizes the upscaler draws (of 128, 256, 512)"
-    )
     check = actions.add_parser(
         "check",
         help="may CHECKPOINT replace a release? scores both on the same samples and judges the gates",
@@ -131,38 +130,33 @@ def check(args: argparse.Namespace) -> int:
     return 0 if report["passed"] else 1
 
 
+def publish_request(args: argparse.Namespace) -> PublishRequest:
+    """The command line as a request; the rules live in training/publish.py."""
+    try:
+        sizes = tuple(int(size) for size in args.sizes.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"--sizes {args.sizes!r}: a comma-separated list of whole numbers") from exc
+    directions = None
+    if args.data is not None or args.directions is not None:
+        cascade = MetricResources.from_args(args).cascade
+        directions = DirectionsSource(args.directions, args.data, cascade, args.directions_out)
+    return PublishRequest(
+        args.name, args.checkpoint, check_report=args.check, directions=directions, upscaler=args.upscaler,
+        sizes=sizes, make_default=args.default, notes=args.notes, goldens=None if args.no_goldens else args.goldens,
+    )  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int | None:
     folder: Path = args.weights_dir
     if args.action == "check":
         return check(args)
-    if args.action == "add":
-        release = publish(folder, args.name, args.checkpoint, make_default=args.default, notes=args.notes)
+    if args.action == "publish":
+        release = publish_release(publish_request(args), folder)
         logger.info("published %s (%s, model %s) in %s", release.name, release.status, release.model_version, folder)
     elif args.action == "default":
         set_status(folder, args.name, "default")
     elif args.action == "retire":
         set_status(folder, args.name, "retired", successor=args.successor)
-    elif args.action == "add-directions":
-        from gan.directions import DirectionsError, load_directions
-
-        manifest = read_manifest(folder)
-        entry = manifest.get(args.name)
-        try:  # refuse a file the service would refuse at start-up
-            load_directions(args.directions, entry.model_version if entry else None)
-        except DirectionsError as exc:
-            raise ManifestError(args.directions, exc.problem) from exc
-        add_directions(folder, args.name, args.directions)
-    elif args.action == "add-upscaler":
-        from gan.upscaler import UpscalerError, read_upscaler
-
-        try:  # refuse a file the service would refuse at start-up
-            read_upscaler(args.upscaler)
-            sizes = tuple(int(size) for size in args.sizes.split(","))
-        except UpscalerError as exc:
-            raise ManifestError(args.upscaler, exc.problem) from exc
-        except ValueError as exc:
-            raise ConfigError(f"--sizes {args.sizes!r}: a comma-separated list of whole numbers") from exc
-        add_upscaler(folder, args.name, args.upscaler, sizes)
     elif args.action == "verify":
         verify_files(read_manifest(folder))
     print(json.dumps(read_manifest(folder).to_dict(), indent=2))  # the command's output

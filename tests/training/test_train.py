@@ -102,7 +102,8 @@ def test_export_loads_in_the_service(tiny_config: Callable[..., TrainConfig], tm
     generator, loaded = load_generator(out)
     assert out.stat().st_size < 2 * count_parameters(generator) + 20_000  # stored as fp16
     assert loaded.model_version == info.model_version
-    assert main(["release", "--weights-dir", str(tmp_path / "weights"), "add", "v1", str(out)]) == 0
+    publishing = ["publish", "v1", str(out), "--no-directions", "--no-goldens"]  # the folder's first release
+    assert main(["release", "--weights-dir", str(tmp_path / "weights"), *publishing]) == 0
     settings = Settings(_env_file=None, weights_dir=tmp_path / "weights", device="cpu", warmup=False)
     with TestClient(create_app(settings)) as client:
         assert client.get("/model").json()["card"]["recipe"]["loss"] == "hinge"

@@ -1,0 +1,221 @@
+"""Publishing a release in one step: weights, directions, HD upscaler, goldens and the published record.
+
+A release is a promise to games (README "Releases"), so publishing is all or nothing. Everything is
+checked before anything is written: the name is free, the checkpoint loads, a new generator has
+passed `release check`, the directions and upscaler are files the service would load. The release is
+then assembled in a scratch folder, its golden avatars are drawn from there through the service's own
+code, and only then are the new files copied into the weights folder, the goldens written and, last,
+the manifest (what makes the release live). A failure on the way leaves the weights folder as it was.
+
+The goldens file (tests/golden/releases.json) doubles as the record of every release's published
+file hashes, which `tests/test_shipped_weights.py` holds the manifest to forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gan.checkpoint import read_checkpoint
+from gan.releases import (
+    MANIFEST_NAME,
+    Manifest,
+    ManifestError,
+    Release,
+    add_directions,
+    add_upscaler,
+    publish,
+    read_manifest,
+    valid_name,
+    verify_files,
+    write_manifest,
+)
+
+logger = logging.getLogger(__name__)
+GOLDENS = Path("tests/golden/releases.json")
+
+
+@dataclass(frozen=True)
+class DirectionsSource:
+    """Where a release's directions come from: a file already computed for this checkpoint, or the
+    data and cascade to compute them now (minutes, docs/creator.md)."""
+
+    file: Path | None = None
+    data: Path | None = None
+    cascade: str | None = None
+    out_dir: Path | None = None  # report and pictures of a computation (default runs/directions/NAME)
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    name: str
+    checkpoint: Path
+    check_report: Path | None = None  # release-check.json of a passing `release check` of this checkpoint
+    directions: DirectionsSource | None = None  # None: a release without edits or hair colours
+    upscaler: Path | None = None
+    sizes: tuple[int, ...] = (128, 256, 512)
+    make_default: bool = False
+    notes: str = ""
+    goldens: Path | None = GOLDENS  # None: a weights folder outside this repository (no test suite)
+
+
+def require_passed_check(report_path: Path | None, model_version: str, manifest: Manifest) -> str:
+    """Why this generator may be published (for the log), or an error saying what is missing.
+
+    A generator some served release already uses (an HD release of it, for example) was judged when
+    it was first published; the first release of an empty folder has nothing to be judged against.
+    Every other generator must have passed `release check` against a served release.
+    """
+    served = {r.model_version: r.name for r in manifest.served}
+    if model_version in served:
+        return f"its generator is {served[model_version]}'s, already published"
+    if not manifest.releases:
+        return "the first release of this folder: nothing to check it against"
+    if report_path is None:
+        raise ManifestError(
+            manifest.path,
+            "a new generator is published only through the release check: run `python -m training release "
+            "check CHECKPOINT --data ... --out DIR` and pass --check DIR/release-check.json",
+        )
+    try:
+        report = json.loads(Path(report_path).read_text())
+        passed, candidate, baseline = report["passed"], report["candidate"], report["baseline"]
+        checked, against = candidate["model_version"], baseline["model_version"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ManifestError(report_path, f"not a release check report ({exc})") from exc
+    if checked != model_version:
+        raise ManifestError(report_path, f"checks model {checked}, not this checkpoint's {model_version}")
+    if against not in served:
+        raise ManifestError(report_path, f"was judged against model {against}, which no served release is")
+    if passed is not True:
+        failed = [g["gate"] for g in report.get("gates", []) if not g.get("passed")]
+        failing = ", ".join(failed) or "see the report"
+        raise ManifestError(report_path, f"the candidate failed the release check ({failing})")
+    return f"passed the release check against {served[against]} ({report_path})"
+
+
+def _preflight(request: PublishRequest, folder: Path) -> tuple[Manifest, str, dict[str, Any]]:
+    """Everything that can refuse the request, before minutes of work or any write."""
+    manifest_path = folder / MANIFEST_NAME
+    manifest = read_manifest(manifest_path) if manifest_path.exists() else Manifest(manifest_path, ())
+    verify_files(manifest)  # never build on a folder whose files moved
+    name = request.name
+    if not valid_name(name):
+        raise ManifestError(manifest_path, f"release name {name!r} is not valid (lowercase letters, digits, '-')")
+    if manifest.get(name) is not None:
+        raise ManifestError(manifest_path, f"release {name!r} is already published; a new model needs a new name")
+    for existing in sorted(folder.glob(f"{request.name}.*safetensors")):
+        raise ManifestError(existing, "already exists; refusing to overwrite a file in the weights folder")
+    info, _ = read_checkpoint(request.checkpoint)  # what the service could not load is refused here
+    reason = require_passed_check(request.check_report, info.model_version, manifest)
+    goldens: dict[str, Any] = {}
+    if request.goldens is not None:
+        if not request.goldens.parent.is_dir():
+            raise ManifestError(request.goldens, "its folder does not exist: pass --goldens FILE, or --no-goldens")
+        if request.goldens.exists():
+            try:
+                goldens = json.loads(request.goldens.read_text())
+            except ValueError as exc:
+                raise ManifestError(request.goldens, f"not JSON ({exc})") from exc
+        if request.name in goldens:
+            raise ManifestError(request.goldens, f"already holds goldens of {request.name!r}; they never change")
+    if request.upscaler is not None:
+        from gan.upscaler import UpscalerError, read_upscaler
+
+        try:
+            read_upscaler(request.upscaler)
+        except UpscalerError as exc:
+            raise ManifestError(request.upscaler, exc.problem) from exc
+    source = request.directions
+    if source is not None and source.file is None and (source.data is None or not Path(source.data).exists()):
+        raise ManifestError(source.data or Path("--data"), "the training images are needed to compute directions")
+    if source is not None and source.file is not None:
+        from gan.directions import DirectionsError, load_directions
+
+        try:  # refuse a file the service would refuse at start-up
+            load_directions(source.file, info.model_version)
+        except DirectionsError as exc:
+            raise ManifestError(source.file, exc.problem) from exc
+    return manifest, reason, goldens
+
+
+def _directions_file(request: PublishRequest, source: DirectionsSource) -> Path:
+    """The directions to publish: the given file, or computed for the checkpoint now."""
+    if source.file is not None:
+        return source.file
+    from training.directions import DirectionsConfig, compute_directions, measure_real_faces
+    from training.metrics.face_detection import FaceDetector, resolve_cascade
+
+    assert source.data is not None  # the preflight refused a request without data
+    detector = FaceDetector(resolve_cascade(source.cascade))
+    real, shares = measure_real_faces(source.data, detector)
+    out = source.out_dir or Path("runs") / "directions" / request.name
+    logger.info("computing %s's directions (minutes; report in %s)", request.name, out)
+    compute_directions(request.checkpoint, release=request.name, real_face_rate=real.overall, detector=detector,
+                       out_dir=out, config=DirectionsConfig(), real_rate_by_color=real.by_color,
+                       real_color_shares=shares)  # fmt: skip
+    return out / "directions.safetensors"
+
+
+def publish_release(request: PublishRequest, folder: Path) -> Release:
+    """Publish `request` into the weights `folder`, all or nothing; the new release."""
+    manifest, reason, goldens = _preflight(request, folder)
+    logger.info("publishing %s: %s", request.name, reason)
+    directions = _directions_file(request, request.directions) if request.directions is not None else None
+    with tempfile.TemporaryDirectory(prefix="publish-") as scratch:
+        staged = Path(scratch)
+        if manifest.path.exists():
+            shutil.copyfile(manifest.path, staged / MANIFEST_NAME)
+        release = publish(staged, request.name, request.checkpoint, make_default=request.make_default,
+                          notes=request.notes)  # fmt: skip
+        if directions is not None:
+            release = add_directions(staged, request.name, directions)
+        if request.upscaler is not None:
+            release = add_upscaler(staged, request.name, request.upscaler, request.sizes)
+        if request.goldens is not None:
+            from training.goldens import record
+
+            logger.info("drawing %s's golden avatars", request.name)
+            goldens[request.name] = record(request.name, staged)
+        _commit(staged, folder, request, goldens)
+    logger.info("published %s (%s, model %s) in %s", release.name, release.status, release.model_version, folder)
+    return release
+
+
+def _commit(staged: Path, folder: Path, request: PublishRequest, goldens: dict[str, Any]) -> None:
+    """Copy the staged release in: new files first, then the goldens, the manifest last."""
+    new_files = [p for p in sorted(staged.iterdir()) if p.name != MANIFEST_NAME]
+    copied: list[Path] = []
+    old_goldens = request.goldens.read_bytes() if request.goldens is not None and request.goldens.exists() else None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in new_files:
+            target = folder / path.name
+            if target.exists():
+                raise ManifestError(target, "appeared while publishing; refusing to overwrite it")
+            shutil.copyfile(path, target)
+            target.chmod(0o644)
+            copied.append(target)
+        if request.goldens is not None:
+            _write_atomic(request.goldens, json.dumps(goldens, indent=2) + "\n")
+        write_manifest(Manifest(folder / MANIFEST_NAME, read_manifest(staged / MANIFEST_NAME).releases))
+    except BaseException:
+        for path in copied:  # the manifest never listed them: remove what this attempt added
+            path.unlink(missing_ok=True)
+        if request.goldens is not None:  # and the goldens of a release that was never published
+            if old_goldens is None:
+                request.goldens.unlink(missing_ok=True)
+            else:
+                request.goldens.write_bytes(old_goldens)
+        raise
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

@@ -2,9 +2,14 @@
 
 A player who asks for pink hair should get a face that is still theirs when they come back, so
 the search is deterministic: first the player's own face as it is, then pushed along the colour's
-direction by growing strengths, then the same on a few alternate faces derived from the player's
-seed. The first candidate whose measured fringe colour (gan/attributes.py) has the name wins; its
-avatar code records the seed and the push, so it never has to be searched again.
+direction by growing strengths, then the same on the recipe's alternate faces derived from the
+player's seed. The first candidate whose measured fringe colour (gan/attributes.py) has the name
+wins; its avatar code records the seed and the push, so it never has to be searched again.
+
+The recipe comes from the release's published directions file and never changes: v1-v3 try two
+strengths and then five alternate faces (so one player can get another face per colour); recipes
+computed since have no alternates and a finer ladder of strengths, so a seeded player always keeps
+their own seed and gets the smallest push that names the colour (docs/creator.md).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training import hd_compare, ncnn_convert, release
+from training import hair_compare, hd_compare, ncnn_convert, release
 from training.config import PRESETS, ConfigError, parse_assignments, resolve_config
 from training.resources import MetricResources, metric_flags
 
@@ -146,6 +146,20 @@ def _add_directions(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-seeds", type=int, default=1000, help="faces each direction is judged on")
     p.add_argument("--fit-samples", type=int, default=10_000, help="faces the named directions are fitted on")
     p.add_argument("--players", type=int, default=1000, help="player ids each hair colour is judged on")
+    p.add_argument(
+        "--hair-steps",
+        type=int,
+        default=6,
+        help="pushes toward a hair colour after the player's face "
+        "as it is, in equal steps up to the allowed strength (v1-v3 were published with 2)",
+    )
+    p.add_argument(
+        "--hair-alternates",
+        type=int,
+        default=0,
+        help="alternate faces tried after the player's "
+        "own (default 0: a player keeps their face in every colour; v1-v3 were published with 5)",
+    )
     p.add_argument("--publish", action="store_true", help="copy the file beside the release and record its hash")
 
 
@@ -163,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_parser(sub)
     ncnn_convert.add_parser(sub)
     hd_compare.add_parser(sub)
+    hair_compare.add_parser(sub)
     sub.add_parser("presets", help="print the presets and their settings")
     return parser
 
@@ -353,7 +368,8 @@ def cmd_directions(args: argparse.Namespace) -> None:
     verify_files(manifest)
     detector = FaceDetector(resolve_cascade(MetricResources.from_args(args).cascade))
     real, shares = measure_real_faces(args.data, detector)
-    config = DirectionsConfig(eval_seeds=args.eval_seeds, fit_samples=args.fit_samples, hair_players=args.players)
+    config = DirectionsConfig(eval_seeds=args.eval_seeds, fit_samples=args.fit_samples, hair_players=args.players,
+                              hair_steps=args.hair_steps, hair_alternates=args.hair_alternates)  # fmt: skip
     out = args.out or Path("runs") / "directions" / args.release
     compute_directions(manifest.file_of(entry), release=args.release, real_face_rate=real.overall,
                        detector=detector, out_dir=out, config=config, real_rate_by_color=real.by_color,
@@ -380,6 +396,7 @@ COMMANDS = {
     "release": release.run,
     "upscaler-convert": ncnn_convert.run,
     "hd-compare": hd_compare.run,
+    "hair-compare": hair_compare.run,
 }
 
 

@@ -12,7 +12,9 @@ Three families, each measured over `eval_seeds` faces and a sweep of strengths:
   then projected off the others ("conditional" editing) so that, say, lightening hair does not
   also turn it yellow.
 - hair_color: for each colour name, the mean latent of faces with that name minus the mean of all
-  (Fisher's discriminant under the same isotropic prior); character creation pushes along it.
+  (Fisher's discriminant under the same isotropic prior); character creation pushes the player's
+  own face along it in `hair_steps` steps up to the allowed strength, with no alternate faces
+  (`hair_alternates` 0; v1-v3 were published with 2 steps and 5 alternates, docs/creator.md).
 
 The range offered for a direction is the widest stretch of the sweep around zero where the face
 rate stays at least `face_floor` of the real images' rate. The cascade itself finds faces less
@@ -67,7 +69,8 @@ class DirectionsConfig:
     min_honoured: float = 0.9
     min_class_share: float = 0.01  # a colour rarer than this among samples has too few faces to fit
     hair_players: int = 1000
-    hair_alternates: int = 5
+    hair_steps: int = 6  # pushes up to the allowed strength, after the player's face as it is
+    hair_alternates: int = 0  # no other faces: a player keeps their face in every colour (v1-v3: 2 steps, 5)
     batch_size: int = 250
 
     def to_dict(self) -> dict[str, Any]:
@@ -230,6 +233,15 @@ def direction_gate(quality: dict[str, Any], config: DirectionsConfig, measure: s
     return ""
 
 
+def hair_strengths(high: float, steps: int) -> tuple[float, ...]:
+    """The pushes character creation tries, weakest first: 0 (the player's face as it is), then
+    `steps` equal steps up to the direction's allowed `high`, so the first match is the least change.
+    Releases v1-v3 were published with 2 steps (0, high/2, high) and 5 alternate faces."""
+    if steps < 1 or high <= 0:
+        return (0.0,)
+    return (0.0, *(high * k / steps for k in range(1, steps)), high)
+
+
 def hair_gate(quality: dict[str, Any], config: DirectionsConfig) -> str:
     """Why character creation with a hair colour is not offered ("" when it is): the colour is not
     honoured often enough, or the faces it makes are found too rarely."""
@@ -329,7 +341,8 @@ def judge_hair(
     images = search.drawn()
     quality = {"name": recipe.name, "honoured": float(search.matched.mean()),
                "face_rate": float(detector.rate(images)), "face_floor": floor,
-               "mean_tries": float(search.tries.mean()), "players": len(bases)}  # fmt: skip
+               "mean_tries": float(search.tries.mean()), "players": len(bases),
+               "strengths": list(recipe.strengths), "alternates": recipe.alternates}  # fmt: skip
     why = hair_gate(quality, config)
     quality.update(offered=not why, reason=why)
     return quality, images
@@ -382,7 +395,7 @@ def compute_directions(
             report["hair_colors"].append({"name": color, "offered": False, "reason": "no usable direction"})
             continue
         high = directions[name].high
-        recipe = HairRecipe(color, name, (0.0, high / 2, high), config.hair_alternates)
+        recipe = HairRecipe(color, name, hair_strengths(high, config.hair_steps), config.hair_alternates)
         bases = [AvatarSpec(release, seed=player_seed(p)) for p in players]
         quality, images = judge_hair(recipe, bases, render, detector, config.face_floor * real.for_color(color), config)
         report["hair_colors"].append(quality)

@@ -21,6 +21,7 @@ from training.directions import (
     direction_gate,
     fit_attributes,
     hair_gate,
+    hair_strengths,
     measure_real_faces,
     sefa,
     spearman_rows,
@@ -90,9 +91,15 @@ class AlwaysAFace:
         return 1.0
 
 
-SMALL = DirectionsConfig(
-    explore=3, fit_samples=400, eval_seeds=30, hair_players=20, hair_alternates=1, min_class_share=0.0
-)
+SMALL = DirectionsConfig(explore=3, fit_samples=400, eval_seeds=30, hair_players=20, min_class_share=0.0)
+
+
+def test_new_hair_recipes_push_the_players_face_in_steps_up_to_the_allowed_strength() -> None:
+    assert hair_strengths(3.0, 6) == (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
+    assert hair_strengths(2.0, 3)[-1] == 2.0 and len(hair_strengths(2.0, 3)) == 4
+    assert hair_strengths(3.0, 2) == (0.0, 1.5, 3.0)  # what v1-v3 published, with 5 alternates
+    assert hair_strengths(0.0, 6) == (0.0,)
+    assert DirectionsConfig().hair_alternates == 0 and DirectionsConfig().hair_steps == 6
 
 
 def test_compute_directions_writes_a_loadable_gated_set(tmp_path: Path, tiny_weights: Path) -> None:
@@ -106,10 +113,21 @@ def test_compute_directions_writes_a_loadable_gated_set(tmp_path: Path, tiny_wei
             assert entry["spearman"] >= SMALL.min_spearman
     for entry in report["hair_colors"]:
         assert ("honoured" not in entry) or entry["offered"] == (entry["name"] in found.hair)
+        if "honoured" in entry:  # judged with the face-keeping recipe: no alternates, the ladder to the range's end
+            high = found_or_reported_high(report, entry["name"])
+            assert entry["alternates"] == 0 and entry["strengths"] == list(hair_strengths(high, SMALL.hair_steps))
+    assert any("honoured" in entry for entry in report["hair_colors"])
+    for recipe in found.hair.values():
+        assert recipe.alternates == 0
+        assert recipe.strengths == hair_strengths(found.directions[recipe.direction].high, SMALL.hair_steps)
     back = load_directions(tmp_path / "directions.safetensors", found.model_version)
     assert set(back.directions) == set(found.directions)
     assert (tmp_path / "report.md").read_text().startswith("Directions of `v1`")
     assert (tmp_path / "sweeps.png").is_file()
+
+
+def found_or_reported_high(report: dict, color: str) -> float:
+    return next(d["range"][1] for d in report["directions"] if d["name"] == f"hair_{color}")
 
 
 def test_a_detector_that_never_finds_faces_offers_nothing(tmp_path: Path, tiny_weights: Path) -> None:

@@ -80,7 +80,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
-        help="a run's generator as a .safetensors with a model card (publish it with `release add`)",
+        help="a run's generator as a .safetensors with a model card (publish it with `release publish`)",
         parents=[metric_flags("cascade", "encoder-cache", samples=1000, samples_help="images --evaluate scores")],
     )
     p.add_argument("run_dir", type=Path)
@@ -88,7 +88,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "--out",
         type=Path,
         help="file to write (default: RUN_DIR/generator.safetensors, or RUN_DIR/generator-epochN.safetensors "
-        "with --epoch; weights/ holds only what `release add` publishes)",
+        "with --epoch; weights/ holds only what `release publish` publishes)",
     )
     p.add_argument("--fp32", action="store_true", help="store float32 instead of float16")
     p.add_argument("--epoch", type=int, help="export the snapshot kept at this epoch (runs with keep_snapshots)")
@@ -134,7 +134,8 @@ def _add_metric_check(sub: argparse._SubParsersAction) -> None:
 def _add_directions(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "directions",
-        help="find, measure and (with --publish) publish a release's latent directions and hair colours",
+        help="find and measure a release's latent directions and hair colours "
+        "(a new release gets its own through `release publish --data`)",
         description="SeFa, measured-attribute and hair-colour directions of a release, each kept only where "
         "its measured quality meets the goals; the report and pictures go to --out.",
         parents=[metric_flags("cascade")],
@@ -156,11 +157,10 @@ def _add_directions(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--hair-alternates",
         type=int,
-        default=0,
-        help="alternate faces tried after the player's "
-        "own (default 0: a player keeps their face in every colour; v1-v3 were published with 5)",
+        default=5,
+        help="related faces tried only when no push on the player's own face reaches the colour "
+        "(default 5; 0 keeps every player's face and leaves the colour unreached for the rest)",
     )
-    p.add_argument("--publish", action="store_true", help="copy the file beside the release and record its hash")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -355,7 +355,7 @@ def cmd_metric_check(args: argparse.Namespace) -> None:
 
 
 def cmd_directions(args: argparse.Namespace) -> None:
-    from gan.releases import ManifestError, add_directions, read_manifest, verify_files
+    from gan.releases import ManifestError, read_manifest, verify_files
     from training.directions import DirectionsConfig, compute_directions, measure_real_faces
     from training.metrics.face_detection import FaceDetector, resolve_cascade
 
@@ -363,8 +363,6 @@ def cmd_directions(args: argparse.Namespace) -> None:
     entry = manifest.get(args.release)
     if entry is None:
         raise ManifestError(manifest.path, f"no release {args.release!r}; known: {[r.name for r in manifest.releases]}")
-    if args.publish and entry.directions:
-        raise ManifestError(manifest.path, f"release {args.release!r} already has published directions")
     verify_files(manifest)
     detector = FaceDetector(resolve_cascade(MetricResources.from_args(args).cascade))
     real, shares = measure_real_faces(args.data, detector)
@@ -374,9 +372,6 @@ def cmd_directions(args: argparse.Namespace) -> None:
     compute_directions(manifest.file_of(entry), release=args.release, real_face_rate=real.overall,
                        detector=detector, out_dir=out, config=config, real_rate_by_color=real.by_color,
                        real_color_shares=shares)  # fmt: skip
-    if args.publish:
-        published = add_directions(args.weights_dir, args.release, out / "directions.safetensors")
-        logger.info("published %s (sha256 %s)", published.directions, published.directions_sha256)
     print((out / "report.md").read_text())
 
 

@@ -189,12 +189,14 @@ def search_rounds(recipe: HairRecipe | None, body: AvatarRequest) -> int:
 
 async def with_hair_color(
     recipe: HairRecipe, served: ServedRelease, specs: list[AvatarSpec], service: AvatarService, request: Request
-) -> tuple[list[AvatarSpec], np.ndarray, list[bool]]:
-    """Character creation: search each avatar's candidates in rounds, one batch through the queue per round."""
+) -> tuple[list[AvatarSpec], np.ndarray, list[bool], list[bool]]:
+    """Character creation: search each avatar's candidates in rounds, one batch through the queue per round;
+    also whether each chosen face is the requested one (its seed) rather than a related face."""
     search = HairSearch(specs, recipe)
     while (batch := search.next_batch()) is not None:
         search.feed(await service.render(served.name, specs_latents(served, batch), request))
-    return search.chosen, search.drawn(), search.matched.tolist()
+    same_face = [chosen.seed == spec.seed for chosen, spec in zip(search.chosen, specs, strict=True)]
+    return search.chosen, search.drawn(), search.matched.tolist(), same_face
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,7 @@ class DrawnBatch:
     images: np.ndarray
     seeds: list[int | None]
     matched: list[bool] | list[None]  # hair colour honoured, per avatar (None without a hair colour)
+    same_face: list[bool] | list[None]  # the requested face kept, not a related one (None without a hair colour)
 
 
 async def draw_batch(
@@ -219,8 +222,9 @@ async def draw_batch(
     """The hair-colour search or the plain draw, then the HD stage."""
     specs = request_specs(body, served, seeds)
     matched: list[bool] | list[None] = [None] * body.count
+    same_face: list[bool] | list[None] = [None] * body.count
     if recipe is not None:
-        specs, images, matched = await with_hair_color(recipe, served, specs, service, request)
+        specs, images, matched, same_face = await with_hair_color(recipe, served, specs, service, request)
         seeds = [spec.seed for spec in specs]
     else:
         latents = (
@@ -228,4 +232,4 @@ async def draw_batch(
         )
         images = await service.render(served.name, latents, request)
     images = await service.upscale(served, images, body.size, request)  # after the hair search's 64 px rounds
-    return DrawnBatch(specs, images, seeds, matched)
+    return DrawnBatch(specs, images, seeds, matched, same_face)

@@ -82,7 +82,7 @@ async def avatar_batch_answer(
     codes = [encode(spec) for spec in drawn.specs]
     fmt = FORMATS[body.format]
     files = await service.encode_each(drawn.images, body.size, fmt, body.quality)
-    seeds, matched = drawn.seeds, drawn.matched
+    seeds, matched, same_face = drawn.seeds, drawn.matched, drawn.same_face
     if len(files) == 1 and not wants_json(request):
         headers = release_headers(served)
         headers["X-Avatar-Code"] = codes[0]
@@ -90,10 +90,13 @@ async def avatar_batch_answer(
             headers["X-Avatar-Seed"] = str(seeds[0])
         if matched[0] is not None:
             headers["X-Hair-Color-Matched"] = "true" if matched[0] else "false"
+            headers["X-Hair-Color-Same-Face"] = "true" if same_face[0] else "false"
         return Response(files[0], media_type=fmt.media_type, headers=headers)
     field = "png_base64" if fmt.name == "png" else "image_base64"  # PNG keeps its original field name
     # the JSON's fields in AvatarBatch's order; each file is base64-encoded only as it is sent (app/answers.py)
-    unused = {"png_base64", "image_base64"} | ({"hair_color_matched"} if body.hair_color is None else set())
+    unused = {"png_base64", "image_base64"} | (
+        {"hair_color_matched", "hair_color_same_face"} if body.hair_color is None else set()
+    )
     items = [
         AvatarItem(
             index=i,
@@ -101,6 +104,7 @@ async def avatar_batch_answer(
             player_id=body.player_ids[i] if body.player_ids else None,
             code=codes[i],
             hair_color_matched=matched[i],
+            hair_color_same_face=same_face[i],
         ).model_dump(exclude=unused)
         for i in range(len(files))
     ]

@@ -7,9 +7,10 @@ player's seed. The first candidate whose measured fringe colour (gan/attributes.
 wins; its avatar code records the seed and the push, so it never has to be searched again.
 
 The recipe comes from the release's published directions file and never changes: v1-v3 try two
-strengths and then five alternate faces (so one player can get another face per colour); recipes
-computed since have no alternates and a finer ladder of strengths, so a seeded player always keeps
-their own seed and gets the smallest push that names the colour (docs/creator.md).
+strengths and then five alternate faces; recipes computed since climb six steps on the player's
+own face first, so a player keeps their seed whenever any push up to the allowed strength names
+the colour, gets the smallest such push, and gets a related face only where their own cannot take
+the colour (the answer says which: `hair_color_same_face`; docs/creator.md).
 """
 
 from __future__ import annotations

@@ -54,8 +54,8 @@ class HairRecipe:
     """How character creation reaches one hair colour: push along `direction` by each of
     `strengths` in turn, on the player's own latent and then on `alternates` latents derived from
     the player id, and keep the first face whose measured hair colour is the name. v1-v3 publish
-    (0, high/2, high) with 5 alternates; recipes computed since have 0 alternates (the player keeps
-    their face) and a ladder of strengths up to the allowed high, so the format needs no version."""
+    (0, high/2, high) with 5 alternates; recipes computed since climb a finer ladder of strengths up
+    to the allowed high on the player's face before any alternate, so the format needs no version."""
 
     name: str
     direction: str

@@ -13,8 +13,9 @@ Three families, each measured over `eval_seeds` faces and a sweep of strengths:
   also turn it yellow.
 - hair_color: for each colour name, the mean latent of faces with that name minus the mean of all
   (Fisher's discriminant under the same isotropic prior); character creation pushes the player's
-  own face along it in `hair_steps` steps up to the allowed strength, with no alternate faces
-  (`hair_alternates` 0; v1-v3 were published with 2 steps and 5 alternates, docs/creator.md).
+  own face along it in `hair_steps` steps up to the allowed strength and only then tries
+  `hair_alternates` related faces, so a player keeps their face wherever it can take the colour
+  (v1-v3 were published with 2 steps and 5 alternates; docs/creator.md has the measurements).
 
 The range offered for a direction is the widest stretch of the sweep around zero where the face
 rate stays at least `face_floor` of the real images' rate. The cascade itself finds faces less
@@ -70,7 +71,7 @@ class DirectionsConfig:
     min_class_share: float = 0.01  # a colour rarer than this among samples has too few faces to fit
     hair_players: int = 1000
     hair_steps: int = 6  # pushes up to the allowed strength, after the player's face as it is
-    hair_alternates: int = 0  # no other faces: a player keeps their face in every colour (v1-v3: 2 steps, 5)
+    hair_alternates: int = 5  # related faces tried only when no push on the player's own reaches the colour
     batch_size: int = 250
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """`python -m training hair-compare`: character creation with two hair recipes, measured side by side.
 
 Releases v1-v3 reach a hair colour by pushing the player's face to half and all of the allowed
-strength and then trying five alternate faces (2 steps, 5 alternates); recipes computed since keep
-the player's face and push it in finer steps (training/directions.py `hair_strengths`). This runs
+strength and then trying five alternate faces (2 steps, 5 alternates); recipes computed since push
+the player's own face in six steps before any alternate (6 steps, 5 alternates; `6,0` never leaves
+the player's face; training/directions.py `hair_strengths`). This runs
 both over the same player ids with one release's generator and directions and reports, per colour:
 how often the colour is honoured, how often the chosen avatar is still the player's own seed, how
 far it is from the player's plain avatar in pixels (whole image, and the face below the fringe),
@@ -55,7 +56,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--directions", type=Path, help="a directions file (default: the release's published one)")
     p.add_argument("--players", type=int, default=200, help="player ids player-00000 ... (default 200)")
     p.add_argument("--old", default="2,5", metavar="STEPS,ALTERNATES", help="the first recipe (default 2,5: v1-v3)")
-    p.add_argument("--new", default="6,0", metavar="STEPS,ALTERNATES", help="the second recipe (default 6,0)")
+    p.add_argument(
+        "--new",
+        default="6,5",
+        metavar="STEPS,ALTERNATES",
+        help="the second recipe (default 6,5: what new releases publish)",
+    )
     p.add_argument("--player", default="alice", help="the player id drawn in every colour")
     p.add_argument("--out", type=Path, required=True)
 

@@ -542,6 +542,13 @@ async function createCharacters() {
   list.replaceChildren(...answer.avatars.map((item) => createdItem(answer.model || model, item, hair)));
 }
 
+/** What the label adds when the player did not get their own face with exactly this colour. */
+function createdNote(item) {
+  if (item.hair_color_matched === false) return " (closest found)";
+  if (item.hair_color_same_face === false) return " (a related face: theirs cannot take this colour)";
+  return "";
+}
+
 function createdItem(model, item, hair) {
   const row = document.createElement("li");
   row.className = "pin created-item";
@@ -553,7 +560,7 @@ function createdItem(model, item, hair) {
   const body = document.createElement("div");
   const label = document.createElement("div");
   label.className = "label";
-  label.textContent = `${item.player_id} · ${hair}${item.hair_color_matched === false ? " (closest found)" : ""}`;
+  label.textContent = `${item.player_id} · ${hair}${createdNote(item)}`;
   const actions = document.createElement("div");
   actions.className = "actions";
   const name = `${item.player_id} (${hair})`;

@@ -13,6 +13,7 @@ from app.config import Settings
 from app.main import create_app
 from gan.codes import AvatarSpec, encode
 from gan.imaging import tile_grid
+from gan.latents import player_seed
 from gan.releases import publish
 from tests.app.conftest import decode
 
@@ -193,6 +194,24 @@ def test_hair_color_gives_each_player_a_stable_avatar_that_its_code_reproduces(c
     single = client.post("/avatars", json={**body, "player_ids": ["ana"]})
     assert single.headers["x-avatar-code"] == first["avatars"][0]["code"]
     assert single.headers["x-hair-color-matched"] in ("true", "false")
+    assert single.headers["x-hair-color-same-face"] == str(first["avatars"][0]["hair_color_same_face"]).lower()
+
+
+def test_hair_color_answers_say_whether_the_player_kept_their_face(client: TestClient) -> None:
+    players = [f"player-{i}" for i in range(24)]
+    body = {"player_ids": players, "hair_color": "blonde"}
+    items = client.post("/avatars", json=body, headers={"Accept": "application/json"}).json()["avatars"]
+    same = [item["hair_color_same_face"] for item in items]
+    assert same == [item["seed"] == player_seed(pid) for item, pid in zip(items, players, strict=True)]
+    assert False in same  # the tiny random release reaches these players on related faces, if at all
+    for item in items:  # with alternates in the recipe, a miss keeps the last alternate's strongest push
+        assert item["hair_color_matched"] or not item["hair_color_same_face"]
+    latent = client.get("/latents/3").json()["latent"]
+    by_latent = client.post("/avatars", json={"latents": [latent], "hair_color": "blonde"},
+                            headers={"Accept": "application/json"}).json()["avatars"]  # fmt: skip
+    assert by_latent[0]["hair_color_same_face"] is True  # a latent has no related faces to fall back on
+    plain = client.post("/avatars", json={"player_ids": players[:1]}, headers={"Accept": "application/json"}).json()
+    assert "hair_color_same_face" not in plain["avatars"][0]
 
 
 def test_hair_color_rules(client: TestClient) -> None:

@@ -556,6 +556,18 @@ def test_hair_colour_creation_shows_avatars(studio, server: str, screen: str) ->
     )
     expect(created.nth(0)).to_contain_text("alice · black")
     expect(created.nth(1)).to_contain_text("bob · black")
+    answer = studio.request.post(
+        f"{server}/avatars",
+        data={"player_ids": ["alice", "bob"], "hair_color": "black"},
+        headers={"Accept": "application/json"},
+    ).json()["avatars"]
+    for row, item in zip((created.nth(0), created.nth(1)), answer, strict=True):  # the label says what the API says
+        if not item["hair_color_matched"]:
+            expect(row).to_contain_text("(closest found)")
+        elif not item["hair_color_same_face"]:
+            expect(row).to_contain_text("(a related face: theirs cannot take this colour)")
+        else:
+            expect(row.locator(".label")).to_have_text(f"{item['player_id']} · black")
     studio.get_by_role("button", name="Pin alice").click()
     expect(pins(studio)).to_have_count(1)
     expect(pins(studio).first).to_contain_text("alice (black)")

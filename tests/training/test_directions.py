@@ -99,7 +99,7 @@ def test_new_hair_recipes_push_the_players_face_in_steps_up_to_the_allowed_stren
     assert hair_strengths(2.0, 3)[-1] == 2.0 and len(hair_strengths(2.0, 3)) == 4
     assert hair_strengths(3.0, 2) == (0.0, 1.5, 3.0)  # what v1-v3 published, with 5 alternates
     assert hair_strengths(0.0, 6) == (0.0,)
-    assert DirectionsConfig().hair_alternates == 0 and DirectionsConfig().hair_steps == 6
+    assert DirectionsConfig().hair_alternates == 5 and DirectionsConfig().hair_steps == 6
 
 
 def test_compute_directions_writes_a_loadable_gated_set(tmp_path: Path, tiny_weights: Path) -> None:
@@ -113,12 +113,14 @@ def test_compute_directions_writes_a_loadable_gated_set(tmp_path: Path, tiny_wei
             assert entry["spearman"] >= SMALL.min_spearman
     for entry in report["hair_colors"]:
         assert ("honoured" not in entry) or entry["offered"] == (entry["name"] in found.hair)
-        if "honoured" in entry:  # judged with the face-keeping recipe: no alternates, the ladder to the range's end
+        if "honoured" in entry:  # judged with the recipe it is published with: the ladder to the range's end
             high = found_or_reported_high(report, entry["name"])
-            assert entry["alternates"] == 0 and entry["strengths"] == list(hair_strengths(high, SMALL.hair_steps))
+            assert entry["alternates"] == SMALL.hair_alternates and entry["strengths"] == list(
+                hair_strengths(high, SMALL.hair_steps)
+            )
     assert any("honoured" in entry for entry in report["hair_colors"])
     for recipe in found.hair.values():
-        assert recipe.alternates == 0
+        assert recipe.alternates == SMALL.hair_alternates
         assert recipe.strengths == hair_strengths(found.directions[recipe.direction].high, SMALL.hair_steps)
     back = load_directions(tmp_path / "directions.safetensors", found.model_version)
     assert set(back.directions) == set(found.directions)

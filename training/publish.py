@@ -23,12 +23,14 @@ from typing import Any
 
 from gan.checkpoint import read_checkpoint
 from gan.releases import (
+    HD_SIZES,
     MANIFEST_NAME,
     Manifest,
     ManifestError,
     Release,
     add_directions,
     add_upscaler,
+    file_sha256,
     publish,
     read_manifest,
     valid_name,
@@ -64,12 +66,15 @@ class PublishRequest:
     goldens: Path | None = GOLDENS  # None: a weights folder outside this repository (no test suite)
 
 
-def require_passed_check(report_path: Path | None, model_version: str, manifest: Manifest) -> str:
+def require_passed_check(
+    report_path: Path | None, model_version: str, manifest: Manifest, upscaler: Path | None = None
+) -> str:
     """Why this generator may be published (for the log), or an error saying what is missing.
 
     A generator some served release already uses (an HD release of it, for example) was judged when
     it was first published; the first release of an empty folder has nothing to be judged against.
-    Every other generator must have passed `release check` against a served release.
+    Every other generator must have passed `release check` against a served release, with the very
+    upscaler it ships with when it ships with one (the check judged the HD sizes with that file).
     """
     served = {r.model_version: r.name for r in manifest.served}
     if model_version in served:
@@ -86,17 +91,56 @@ def require_passed_check(report_path: Path | None, model_version: str, manifest:
         report = json.loads(Path(report_path).read_text())
         passed, candidate, baseline = report["passed"], report["candidate"], report["baseline"]
         checked, against = candidate["model_version"], baseline["model_version"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        failed = [g["gate"] for g in report.get("gates", []) if not g.get("passed")]
+        hd = report.get("hd")
+        judged_upscaler = None if hd is None else hd.get("sha256", "")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ManifestError(report_path, f"not a release check report ({exc})") from exc
     if checked != model_version:
         raise ManifestError(report_path, f"checks model {checked}, not this checkpoint's {model_version}")
     if against not in served:
         raise ManifestError(report_path, f"was judged against model {against}, which no served release is")
     if passed is not True:
-        failed = [g["gate"] for g in report.get("gates", []) if not g.get("passed")]
         failing = ", ".join(failed) or "see the report"
         raise ManifestError(report_path, f"the candidate failed the release check ({failing})")
+    if upscaler is not None and judged_upscaler != file_sha256(upscaler):
+        said = "judged no upscaler" if judged_upscaler is None else "judged another upscaler file"
+        raise ManifestError(report_path, f"{said}: run `release check ... --upscaler {upscaler}` so the HD sizes "
+                            "this release will draw are checked too")  # fmt: skip
     return f"passed the release check against {served[against]} ({report_path})"
+
+
+def read_goldens(path: Path) -> dict[str, Any]:
+    """The goldens file as {release: entry} ({} when it does not exist yet), or a clear error."""
+    if not path.parent.is_dir():
+        raise ManifestError(path, "its folder does not exist: pass --goldens FILE, or --no-goldens")
+    if not path.exists():
+        return {}
+    try:
+        goldens = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ManifestError(path, f"not a readable JSON file ({exc})") from exc
+    if not isinstance(goldens, dict):
+        raise ManifestError(path, "not a goldens file: it must hold one object, release name -> entry")
+    return goldens
+
+
+def record_goldens(name: str, folder: Path, goldens_path: Path) -> dict[str, Any]:
+    """Goldens for a release published without them (the training container publishes with
+    --no-goldens, having no test suite): drawn from the files as published, never replaced."""
+    from training.goldens import record
+
+    manifest = read_manifest(folder)
+    if manifest.get(name) is None:
+        raise ManifestError(manifest.path, f"no release {name!r}; known: {[r.name for r in manifest.releases]}")
+    verify_files(manifest)  # pin the files as published, not as they may have been edited since
+    goldens = read_goldens(goldens_path)
+    if name in goldens:
+        raise ManifestError(goldens_path, f"already holds goldens of {name!r}; they never change")
+    logger.info("drawing %s's golden avatars", name)
+    goldens[name] = record(name, folder)
+    _write_atomic(goldens_path, json.dumps(goldens, indent=2) + "\n")
+    return goldens[name]
 
 
 def _preflight(request: PublishRequest, folder: Path) -> tuple[Manifest, str, dict[str, Any]]:
@@ -112,18 +156,6 @@ def _preflight(request: PublishRequest, folder: Path) -> tuple[Manifest, str, di
     for existing in sorted(folder.glob(f"{request.name}.*safetensors")):
         raise ManifestError(existing, "already exists; refusing to overwrite a file in the weights folder")
     info, _ = read_checkpoint(request.checkpoint)  # what the service could not load is refused here
-    reason = require_passed_check(request.check_report, info.model_version, manifest)
-    goldens: dict[str, Any] = {}
-    if request.goldens is not None:
-        if not request.goldens.parent.is_dir():
-            raise ManifestError(request.goldens, "its folder does not exist: pass --goldens FILE, or --no-goldens")
-        if request.goldens.exists():
-            try:
-                goldens = json.loads(request.goldens.read_text())
-            except ValueError as exc:
-                raise ManifestError(request.goldens, f"not JSON ({exc})") from exc
-        if request.name in goldens:
-            raise ManifestError(request.goldens, f"already holds goldens of {request.name!r}; they never change")
     if request.upscaler is not None:
         from gan.upscaler import UpscalerError, read_upscaler
 
@@ -131,6 +163,14 @@ def _preflight(request: PublishRequest, folder: Path) -> tuple[Manifest, str, di
             read_upscaler(request.upscaler)
         except UpscalerError as exc:
             raise ManifestError(request.upscaler, exc.problem) from exc
+        sizes = list(request.sizes)
+        if not sizes or sizes != sorted(set(sizes)) or any(size not in HD_SIZES for size in sizes):
+            raise ManifestError(request.upscaler, f"--sizes {','.join(map(str, sizes))}: an ascending list of "
+                                f"sizes from {list(HD_SIZES)}")  # fmt: skip
+    reason = require_passed_check(request.check_report, info.model_version, manifest, request.upscaler)
+    goldens = read_goldens(request.goldens) if request.goldens is not None else {}
+    if request.name in goldens:
+        raise ManifestError(request.goldens or GOLDENS, f"already holds goldens of {request.name!r}; they never change")
     source = request.directions
     if source is not None and source.file is None and (source.data is None or not Path(source.data).exists()):
         raise ManifestError(source.data or Path("--data"), "the training images are needed to compute directions")
@@ -198,8 +238,10 @@ def _commit(staged: Path, folder: Path, request: PublishRequest, goldens: dict[s
             target = folder / path.name
             if target.exists():
                 raise ManifestError(target, "appeared while publishing; refusing to overwrite it")
-            shutil.copyfile(path, target)
-            target.chmod(0o644)
+            partial = target.with_name(target.name + ".partial")  # a killed copy leaves no file under the name
+            shutil.copyfile(path, partial)
+            partial.chmod(0o644)
+            partial.replace(target)
             copied.append(target)
         if request.goldens is not None:
             _write_atomic(request.goldens, json.dumps(goldens, indent=2) + "\n")
@@ -207,6 +249,8 @@ def _commit(staged: Path, folder: Path, request: PublishRequest, goldens: dict[s
     except BaseException:
         for path in copied:  # the manifest never listed them: remove what this attempt added
             path.unlink(missing_ok=True)
+        for path in new_files:
+            (folder / (path.name + ".partial")).unlink(missing_ok=True)
         if request.goldens is not None:  # and the goldens of a release that was never published
             if old_goldens is None:
                 request.goldens.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gan.releases import ManifestError, read_manifest, set_status, verify_files
 from training.config import ConfigError
-from training.publish import GOLDENS, DirectionsSource, PublishRequest, publish_release
+from training.publish import GOLDENS, DirectionsSource, PublishRequest, publish_release, record_goldens
 from training.resources import MetricResources, metric_flags
 
 logger = logging.getLogger(__name__)
@@ -47,14 +47,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--no-directions", action="store_true", help="a release without edits or hair colours")
     pub.add_argument("--directions-out", type=Path, help="report folder (default: runs/directions/NAME)")
     pub.add_argument("--upscaler", type=Path, help="its HD stage (python -m training upscaler-convert)")
-    pub.add_argument("--sizes", default="128,256,512", help="comma-separated sizes the upscaler draws")
+    pub.add_argument("--sizes", help="with --upscaler: comma-separated sizes it draws (default 128,256,512)")
     pub.add_argument("--default", action="store_true", help="make it the default release (the old one stays served)")
     pub.add_argument("--notes", default="", help="one line for the manifest")
     golden = pub.add_mutually_exclusive_group()
-    golden.add_argument("--goldens", type=Path, default=GOLDENS, help=f"goldens file (default {GOLDENS})")
+    golden.add_argument(
+        "--goldens", type=Path, help=f"goldens file (default {GOLDENS} when publishing into this repository's weights/)"
+    )
     golden.add_argument(
         "--no-goldens", action="store_true", help="a weights folder outside this repository, with no tests"
     )
+    goldens = actions.add_parser(
+        "goldens",
+        help="record the golden avatars of a release published with --no-goldens (e.g. by the training container)",
+    )
+    goldens.add_argument("name")
+    goldens.add_argument("--goldens", type=Path, default=GOLDENS, help=f"goldens file (default {GOLDENS})")
     default = actions.add_parser("default", help="make a served release the default")
     default.add_argument("name")
     retire = actions.add_parser("retire", help="stop serving a release; its URLs answer 410 naming the successor")
@@ -132,17 +140,25 @@ def check(args: argparse.Namespace) -> int:
 
 def publish_request(args: argparse.Namespace) -> PublishRequest:
     """The command line as a request; the rules live in training/publish.py."""
+    if args.sizes is not None and args.upscaler is None:
+        raise ConfigError("--sizes says which sizes an upscaler draws: pass --upscaler FILE with it")
     try:
-        sizes = tuple(int(size) for size in args.sizes.split(","))
+        sizes = tuple(int(size) for size in (args.sizes or "128,256,512").split(","))
     except ValueError as exc:
         raise ConfigError(f"--sizes {args.sizes!r}: a comma-separated list of whole numbers") from exc
+    goldens = args.goldens
+    if goldens is None and not args.no_goldens:
+        if args.weights_dir.resolve() != DEFAULT_FOLDER.resolve():
+            raise ConfigError(f"--weights-dir {args.weights_dir} is not this repository's weights/: pass --goldens "
+                              "FILE for its goldens, or --no-goldens for a folder no test suite checks")  # fmt: skip
+        goldens = GOLDENS
     directions = None
     if args.data is not None or args.directions is not None:
         cascade = MetricResources.from_args(args).cascade
         directions = DirectionsSource(args.directions, args.data, cascade, args.directions_out)
     return PublishRequest(
         args.name, args.checkpoint, check_report=args.check, directions=directions, upscaler=args.upscaler,
-        sizes=sizes, make_default=args.default, notes=args.notes, goldens=None if args.no_goldens else args.goldens,
+        sizes=sizes, make_default=args.default, notes=args.notes, goldens=None if args.no_goldens else goldens,
     )  # fmt: skip
 
 
@@ -153,6 +169,10 @@ def run(args: argparse.Namespace) -> int | None:
     if args.action == "publish":
         release = publish_release(publish_request(args), folder)
         logger.info("published %s (%s, model %s) in %s", release.name, release.status, release.model_version, folder)
+    elif args.action == "goldens":
+        record_goldens(args.name, folder, args.goldens)
+        logger.info("recorded %s's goldens in %s", args.name, args.goldens)
+        return None
     elif args.action == "default":
         set_status(folder, args.name, "default")
     elif args.action == "retire":

@@ -46,7 +46,7 @@ from gan.checkpoint import load_generator
 from gan.imaging import to_hwc
 from gan.latents import seeds_latents
 from gan.networks import count_flops, fuse_batchnorm
-from gan.releases import HD_SIZES
+from gan.releases import HD_SIZES, file_sha256
 from training.config import ConfigError
 from training.evaluate import prepare_real, score
 from training.metrics.distribution import KEY_COPIES_P1, KEY_FD, KEY_PRECISION, KEY_RECALL
@@ -259,7 +259,7 @@ def check_release(
         "candidate": scored["candidate"],
         "baseline": scored["baseline"],
         "torch_threads": torch.get_num_threads(),
-        **({"hd": {"upscaler": str(upscaler), "rows": hd}} if upscaler is not None else {}),
+        **({"hd": {"upscaler": str(upscaler), "sha256": file_sha256(upscaler), "rows": hd}} if upscaler else {}),
     }
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import training.publish as publishing
 from app.inference import AvatarModel
 from gan.checkpoint import read_checkpoint, save_generator
 from gan.directions import save_directions
-from gan.releases import ManifestError, publish, read_manifest, verify_files
+from gan.releases import ManifestError, file_sha256, publish, read_manifest, verify_files
 from tests.conftest import make_directions, make_generator
 from training.cli import main
 from training.goldens import published_files, render_case
@@ -40,11 +40,15 @@ def version(checkpoint: Path) -> str:
     return read_checkpoint(checkpoint)[0].model_version
 
 
-def check_report(tmp_path: Path, candidate: Path, baseline: Path, passed: bool = True) -> Path:
+def check_report(
+    tmp_path: Path, candidate: Path, baseline: Path, passed: bool = True, upscaler: Path | None = None
+) -> Path:
     """A release-check.json as `release check` writes it (only the parts publishing reads)."""
     gates = [{"gate": "fd_ratio", "passed": passed}, {"gate": "recall", "passed": True}]
     report = {"passed": passed, "gates": gates, "candidate": {"model_version": version(candidate)},
               "baseline": {"model_version": version(baseline)}}  # fmt: skip
+    if upscaler is not None:
+        report["hd"] = {"upscaler": str(upscaler), "sha256": file_sha256(upscaler), "rows": []}
     path = tmp_path / "check" / "release-check.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report))
@@ -119,15 +123,20 @@ def test_an_hd_release_of_a_published_generator_needs_no_new_check(
         ({"name": "V2"}, "is not valid"),
         ({"goldens_hold": "v2"}, "already holds goldens"),
         ({"file_exists": "v2.directions.safetensors"}, "already exists"),
-        ({"directions_of_another_model": True}, "model"),
+        ({"directions_of_another_model": True}, "made for model"),
         ({"goldens_folder_missing": True}, "--no-goldens"),
+        ({"goldens_not_an_object": True}, "must hold one object"),
+        ({"upscaler_sizes": (1024,)}, "ascending list of sizes"),
+        ({"upscaler_sizes": (512, 256)}, "ascending list of sizes"),
     ],
 )
 def test_every_refusal_comes_before_any_write(
-    folder: Path, tiny_weights: Path, tmp_path: Path, change: dict, problem: str
+    folder: Path, tiny_weights: Path, tiny_upscaler: Path, tmp_path: Path, change: dict, problem: str
 ) -> None:
     goldens = tmp_path / "goldens.json"
     goldens.write_text(json.dumps({change.get("goldens_hold", "v1"): {}}))
+    if "goldens_not_an_object" in change:
+        goldens.write_text(json.dumps([{"v1": {}}]))
     if "file_exists" in change:
         (folder / change["file_exists"]).write_bytes(b"someone else's")
     copy = tmp_path / "same-generator.safetensors"
@@ -136,7 +145,9 @@ def test_every_refusal_comes_before_any_write(
     save_directions(source, make_directions(16, "0" * 16 if "directions_of_another_model" in change else version(copy)))
     target = tmp_path / "nowhere" / "goldens.json" if "goldens_folder_missing" in change else goldens
     before = snapshot(folder / "releases.json", goldens)
-    request = PublishRequest(change.get("name", "v2"), copy, directions=DirectionsSource(file=source), goldens=target)
+    request = PublishRequest(change.get("name", "v2"), copy, directions=DirectionsSource(file=source), goldens=target,
+                             upscaler=tiny_upscaler if "upscaler_sizes" in change else None,
+                             sizes=change.get("upscaler_sizes", (128, 256, 512)))  # fmt: skip
     with pytest.raises(ManifestError, match=problem):
         publish_release(request, folder)
     assert snapshot(folder / "releases.json", goldens) == before
@@ -160,8 +171,67 @@ def test_a_failure_while_copying_in_leaves_the_folder_and_goldens_as_they_were(
     assert snapshot(folder / "releases.json", goldens) == before  # no v2 files, goldens restored
 
 
-def test_the_command_publishes_the_first_release_of_a_folder(
+def test_a_copy_that_fails_halfway_removes_what_it_copied(
+    folder: Path, tiny_weights: Path, tiny_upscaler: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second of two new files fails mid-copy: the first is removed and no partial file is left."""
+    before = snapshot(folder / "releases.json")
+    real_copy = publishing.shutil.copyfile
+    calls: list[str] = []
+
+    def copy_then_fail(source: Path, target: Path) -> Path:
+        if Path(target).parent == folder:  # copies into the weights folder, not the staging ones
+            calls.append(Path(target).name)
+            if len(calls) == 2:
+                Path(target).write_bytes(b"half a file")
+                raise OSError(28, "No space left on device")
+        return real_copy(source, target)
+
+    monkeypatch.setattr(publishing.shutil, "copyfile", copy_then_fail)
+    request = PublishRequest("v1-hd", tiny_weights, upscaler=tiny_upscaler, goldens=None)
+    with pytest.raises(OSError, match="No space"):
+        publish_release(request, folder)
+    assert len(calls) == 2 and all(name.endswith(".partial") for name in calls)  # never straight to the name
+    assert snapshot(folder / "releases.json") == before
+
+
+def test_a_release_shipped_with_an_upscaler_needs_a_check_that_judged_that_upscaler(
+    folder: Path, candidate: Path, tiny_weights: Path, tiny_upscaler: Path, tmp_path: Path
+) -> None:
+    without_hd = check_report(tmp_path / "a", candidate, tiny_weights)
+    request = PublishRequest("v2", candidate, check_report=without_hd, upscaler=tiny_upscaler, goldens=None)
+    with pytest.raises(ManifestError, match="judged no upscaler"):
+        publish_release(request, folder)
+    other = tmp_path / "other-x4.safetensors"
+    other.write_bytes(tiny_upscaler.read_bytes() + b" ")  # another file, same content otherwise
+    with_other = check_report(tmp_path / "b", candidate, tiny_weights, upscaler=other)
+    with pytest.raises(ManifestError, match="judged another upscaler file"):
+        publish_release(PublishRequest("v2", candidate, check_report=with_other, upscaler=tiny_upscaler,
+                                       goldens=None), folder)  # fmt: skip
+    judged = check_report(tmp_path / "c", candidate, tiny_weights, upscaler=tiny_upscaler)
+    release = publish_release(PublishRequest("v2", candidate, check_report=judged, upscaler=tiny_upscaler,
+                                             goldens=None), folder)  # fmt: skip
+    assert release.upscaler is not None
+
+
+def test_goldens_can_be_recorded_once_for_a_release_published_without_them(
     tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, goldens = tmp_path / "weights", tmp_path / "goldens.json"
+    args = ["release", "--weights-dir", str(folder)]
+    assert main([*args, "publish", "v1", str(tiny_weights), "--no-directions", "--no-goldens"]) == 0
+    assert not goldens.exists()
+    assert main([*args, "goldens", "v1", "--goldens", str(goldens)]) == 0
+    entry = json.loads(goldens.read_text())["v1"]
+    assert entry["published"] == published_files(read_manifest(folder).get("v1"))
+    assert main([*args, "goldens", "v1", "--goldens", str(goldens)]) == 2  # they never change
+    assert "already holds goldens of 'v1'" in capsys.readouterr().err
+    assert main([*args, "goldens", "v9", "--goldens", str(goldens)]) == 2
+    assert "no release 'v9'" in capsys.readouterr().err
+
+
+def test_the_command_publishes_the_first_release_of_a_folder(
+    tmp_path: Path, tiny_weights: Path, tiny_upscaler: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder, goldens = tmp_path / "new-weights", tmp_path / "goldens.json"
     args = ["release", "--weights-dir", str(folder), "publish", "v1", str(tiny_weights), "--no-directions"]
@@ -172,5 +242,10 @@ def test_the_command_publishes_the_first_release_of_a_folder(
     with pytest.raises(SystemExit):  # how it gets its directions must be said
         main([*args[:4], "v2", str(tiny_weights)])
     assert "one of the arguments --data --directions --no-directions is required" in capsys.readouterr().err
-    assert main([*args[:4], "v3", str(tiny_weights), "--no-directions", "--no-goldens", "--sizes", "2x"]) == 2
+    assert main([*args[:4], "v3", str(tiny_weights), "--no-directions", "--no-goldens", "--sizes", "256"]) == 2
+    assert "pass --upscaler FILE with it" in capsys.readouterr().err
+    assert main([*args[:4], "v3", str(tiny_weights), "--no-directions", "--no-goldens", "--upscaler",
+                 str(tiny_upscaler), "--sizes", "2x"]) == 2  # fmt: skip
     assert "--sizes '2x'" in capsys.readouterr().err
+    assert main([*args[:4], "v3", str(tiny_weights), "--no-directions"]) == 2  # goldens for which test suite?
+    assert "is not this repository's weights/" in capsys.readouterr().err

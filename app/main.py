@@ -83,7 +83,17 @@ def create_app(settings: Settings | None = None, releases: ReleaseRegistry | Non
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "If-None-Match"],
-            expose_headers=["ETag", "Retry-After", "X-Avatar-Seed", "X-Model", "X-Model-Version", "X-Frames"],
+            expose_headers=[
+                "ETag",
+                "Retry-After",
+                "X-Avatar-Seed",
+                "X-Avatar-Code",
+                "X-Hair-Color-Matched",
+                "X-Hair-Color-Same-Face",
+                "X-Model",
+                "X-Model-Version",
+                "X-Frames",
+            ],
         )
     install_error_handlers(app, metrics)
     for router in ROUTERS:

@@ -255,8 +255,8 @@ class AvatarItem(BaseModel):
     hair_color_matched: bool | None = Field(None, description="with hair_color: whether the colour was reached")
     hair_color_same_face: bool | None = Field(
         None,
-        description="with hair_color: whether this is the requested face with other hair (false: the colour "
-        "was only reached on a related face of the same player, whose seed is `seed`)",
+        description="with hair_color: whether this is the requested face with other hair (false: a related "
+        "face of the same player, whose seed is `seed`, carries the colour, or the closest one found)",
     )
     png_base64: str | None = Field(None, description="the PNG file, base64-encoded (format png, the default)")
     image_base64: str | None = Field(None, description="the file in the requested format, base64 (other formats)")

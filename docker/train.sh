@@ -46,10 +46,17 @@ fi
 publish_args=(release --weights-dir "${weights_dir}" publish "${TRAIN_RELEASE}" "${export_to}" --no-goldens)
 if [[ -f "${weights_dir}/releases.json" ]]; then
   check_args=(release --weights-dir "${weights_dir}" check "${export_to}" --data "${data_dir}" --out "${run_dir}/check")
-  if [[ -n "${AVATARS_CASCADE:-}" ]]; then check_args+=(--cascade "${AVATARS_CASCADE}"); fi
-  if ! python -m training "${check_args[@]}"; then
+  if [[ -n "${AVATARS_CASCADE:-}" && -f "${AVATARS_CASCADE}" ]]; then check_args+=(--cascade "${AVATARS_CASCADE}"); fi
+  # the HD sizes the release will draw are judged with the very upscaler it ships with
+  if [[ -n "${TRAIN_RELEASE_UPSCALER:-}" ]]; then check_args+=(--upscaler "${TRAIN_RELEASE_UPSCALER}"); fi
+  status=0
+  python -m training "${check_args[@]}" || status=$?
+  if [[ ${status} -eq 1 ]]; then
     echo "${TRAIN_RELEASE} not published: the release check refused it (${run_dir}/check/release-check.md)" >&2
     exit 1
+  elif [[ ${status} -ne 0 ]]; then
+    echo "${TRAIN_RELEASE} not published: the release check could not run (exit ${status}, message above)" >&2
+    exit "${status}"
   fi
   publish_args+=(--check "${run_dir}/check/release-check.json")
 fi
@@ -63,3 +70,4 @@ if [[ -n "${TRAIN_RELEASE_UPSCALER:-}" ]]; then publish_args+=(--upscaler "${TRA
 if [[ "${TRAIN_RELEASE_DEFAULT:-false}" == "true" ]]; then publish_args+=(--default); fi
 python -m training "${publish_args[@]}"
 echo "published ${TRAIN_RELEASE} in ${weights_dir}; restart the API to serve it: docker compose restart api"
+echo "before committing it to the repository, record its golden avatars: python -m training release goldens ${TRAIN_RELEASE}"

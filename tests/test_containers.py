@@ -210,15 +210,17 @@ def test_compose_config_is_valid(files: list[str]) -> None:
 
 
 # -------------------------------------------------------------------------------------- train.sh
-def run_train_sh(tmp_path: Path, env: dict[str, str], refuse: str = "", rc: int = 0) -> list[list[str]]:
-    """Run docker/train.sh with a `python` that records its arguments (and exits 1 for a command with
-    the word `refuse`); return the recorded commands."""
+def run_train_sh(
+    tmp_path: Path, env: dict[str, str], refuse: str = "", rc: int = 0, refuse_rc: int = 1
+) -> list[list[str]]:
+    """Run docker/train.sh with a `python` that records its arguments (and exits `refuse_rc` for a
+    command with the word `refuse`); return the recorded commands."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     log = tmp_path / "calls.jsonl"
     shim = bin_dir / "python"
     record = f'open({str(log)!r}, "a").write(json.dumps(sys.argv[1:]) + "\\n")'
-    verdict = f"sys.exit(int({refuse!r} in sys.argv))"
+    verdict = f"sys.exit({refuse_rc} if {refuse!r} in sys.argv else 0)"
     shim.write_text(f"#!{sys.executable}\nimport json, sys\n{record}\n{verdict}\n")
     shim.chmod(0o755)
     folders = {"TRAIN_DATA_DIR": tmp_path / "data", "TRAIN_RUNS_DIR": tmp_path / "runs", "TRAIN_WEIGHTS_DIR": tmp_path}
@@ -265,6 +267,7 @@ def test_train_sh_publishes_only_through_the_release_check(tmp_path: Path) -> No
     _, export, check, release = (check_training_command(argv) for argv in run_train_sh(tmp_path, env))
     assert check.action == "check" and check.checkpoint == export.out and check.data == tmp_path / "data"
     assert check.out == tmp_path / "runs" / "r3" / "check"
+    assert check.upscaler == Path("/weights/v3.upscaler.safetensors")  # judged with what it ships with
     assert release.action == "publish" and release.check == check.out / "release-check.json"
     assert release.no_directions and release.upscaler == Path("/weights/v3.upscaler.safetensors")
     assert not release.default
@@ -276,6 +279,13 @@ def test_train_sh_publishes_nothing_the_release_check_refuses(tmp_path: Path) ->
     assert [call[2:4] for call in calls] == [["train", "--data"], ["export", str(tmp_path / "runs" / "r4")],
                                               ["release", "--weights-dir"]]  # fmt: skip
     assert calls[-1][5] == "check"  # and no publish after it
+
+
+def test_train_sh_publishes_nothing_when_the_release_check_cannot_run(tmp_path: Path) -> None:
+    (tmp_path / "releases.json").write_text("{}")
+    env = {"TRAIN_RUN_NAME": "r5", "TRAIN_RELEASE": "v9", "AVATARS_CASCADE": str(tmp_path / "missing.xml")}
+    calls = run_train_sh(tmp_path, env, refuse="check", rc=2, refuse_rc=2)
+    assert calls[-1][5] == "check" and "--cascade" not in calls[-1]  # a missing cascade is not passed on
 
 
 def test_train_sh_defaults_and_resume(tmp_path: Path) -> None:

@@ -152,7 +152,7 @@ def _add_directions(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=6,
         help="pushes toward a hair colour after the player's face "
-        "as it is, in equal steps up to the allowed strength (v1-v3 were published with 2)",
+        "as it is, in equal steps up to the allowed strength (default 6; v1-v3 were published with 2)",
     )
     p.add_argument(
         "--hair-alternates",
@@ -366,6 +366,8 @@ def cmd_directions(args: argparse.Namespace) -> None:
     verify_files(manifest)
     detector = FaceDetector(resolve_cascade(MetricResources.from_args(args).cascade))
     real, shares = measure_real_faces(args.data, detector)
+    if args.hair_steps < 1 or args.hair_alternates < 0:
+        raise ConfigError("--hair-steps must be >= 1 and --hair-alternates >= 0")
     config = DirectionsConfig(eval_seeds=args.eval_seeds, fit_samples=args.fit_samples, hair_players=args.players,
                               hair_steps=args.hair_steps, hair_alternates=args.hair_alternates)  # fmt: skip
     out = args.out or Path("runs") / "directions" / args.release

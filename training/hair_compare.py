@@ -29,10 +29,11 @@ from tqdm import tqdm
 from gan.checkpoint import load_generator
 from gan.codes import AvatarSpec
 from gan.creation import choose_hair
-from gan.directions import DirectionSet, HairRecipe, load_directions
+from gan.directions import DirectionsError, DirectionSet, HairRecipe, load_directions
 from gan.imaging import tile_grid
 from gan.latents import player_seed
 from gan.releases import ManifestError, read_manifest
+from training.config import ConfigError
 from training.directions import Renderer, hair_strengths
 from training.resources import MetricResources, metric_flags
 from training.visualize import save_png
@@ -173,8 +174,15 @@ def report_markdown(report: dict[str, Any]) -> str:
 
 
 def _recipe_flag(text: str) -> tuple[int, int]:
+    """`--old`/`--new` as (steps, alternates), or a message naming the flag's rule."""
     steps, _, alternates = text.partition(",")
-    return int(steps), int(alternates or 0)
+    try:
+        parsed = int(steps), int(alternates or 0)
+    except ValueError:
+        parsed = (0, -1)
+    if parsed[0] < 1 or parsed[1] < 0:
+        raise ConfigError(f"--old/--new {text!r}: STEPS,ALTERNATES with STEPS >= 1 and ALTERNATES >= 0, e.g. 6,5")
+    return parsed
 
 
 def run(args: argparse.Namespace) -> int:
@@ -182,18 +190,21 @@ def run(args: argparse.Namespace) -> int:
     entry = manifest.get(args.release)
     if entry is None:
         raise ManifestError(manifest.path, f"no release {args.release!r}")
+    recipes = {f"{s} steps, {a} alternates": (s, a) for s, a in (_recipe_flag(args.old), _recipe_flag(args.new))}
     generator, info = load_generator(manifest.file_of(entry), device="cpu")
     file = args.directions or (manifest.folder / entry.directions if entry.directions else None)
     if file is None:
         raise ManifestError(manifest.path, f"release {args.release!r} has no directions; pass --directions")
-    directions = load_directions(file, info.model_version)
+    try:
+        directions = load_directions(file, info.model_version)
+    except DirectionsError as exc:
+        raise ManifestError(file, exc.problem) from exc
     render = Renderer(generator, info.config.latent_dim, vectors=directions.vectors)
     face_rate = None
     if MetricResources.from_args(args).cascade:
         from training.metrics.face_detection import FaceDetector, resolve_cascade
 
         face_rate = FaceDetector(resolve_cascade(MetricResources.from_args(args).cascade)).rate
-    recipes = {f"{s} steps, {a} alternates": (s, a) for s, a in (_recipe_flag(args.old), _recipe_flag(args.new))}
     for color, stored in directions.hair.items():  # say which recipe the file itself holds
         logger.info("%s in %s: strengths %s, %d alternates", color, file, stored.strengths, stored.alternates)
     players = [f"player-{i:05d}" for i in range(args.players)]

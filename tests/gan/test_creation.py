@@ -73,7 +73,7 @@ def test_the_search_is_deterministic() -> None:
     assert one.chosen == two.chosen and one.matched.tolist() == two.matched.tolist()
 
 
-# Recipes computed since v3 keep the player's face: no alternates, a ladder of pushes on the face.
+# A face-only recipe (`--hair-alternates 0`): a ladder of pushes on the player's face and nothing else.
 LADDER = HairRecipe("pink", "hair_pink", (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0), alternates=0)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from gan.codes import AvatarSpec
 from gan.directions import HairRecipe
 from tests.gan.test_attributes import PAINTS, face
 from tests.gan.test_creation import LADDER, ladder_render
-from training.hair_compare import distance, face_region, measure_recipe
+from training.config import ConfigError
+from training.hair_compare import _recipe_flag, distance, face_region, measure_recipe
 
 
 def test_the_measures_say_who_kept_their_face_and_how_far_it_moved() -> None:
@@ -23,3 +25,10 @@ def test_the_measures_say_who_kept_their_face_and_how_far_it_moved() -> None:
     moved = distance(pink, brown)[0]
     assert moved > 0 and new["pixel_distance"] == np.mean([0.0 if s % 7 == 0 else moved for s in range(14)])
     assert face_region(plain).shape[1:3] == (36, 32)
+
+
+def test_a_bad_recipe_flag_is_a_clear_error() -> None:
+    assert _recipe_flag("6,5") == (6, 5) and _recipe_flag("2") == (2, 0)
+    for bad in ("x", "0,5", "6,-1", "6,y"):
+        with pytest.raises(ConfigError, match="STEPS,ALTERNATES"):
+            _recipe_flag(bad)

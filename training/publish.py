@@ -204,13 +204,16 @@ def _directions_file(request: PublishRequest, source: DirectionsSource) -> Path:
 
 def publish_release(request: PublishRequest, folder: Path) -> Release:
     """Publish `request` into the weights `folder`, all or nothing; the new release."""
+    # Read before the preflight reads them: the commit refuses if another release command changed
+    # either since, rather than writing over its change with a stale copy.
+    read_at_preflight = _contents(folder / MANIFEST_NAME, request.goldens)
     manifest, reason, goldens = _preflight(request, folder)
     logger.info("publishing %s: %s", request.name, reason)
     directions = _directions_file(request, request.directions) if request.directions is not None else None
     with tempfile.TemporaryDirectory(prefix="publish-") as scratch:
         staged = Path(scratch)
-        if manifest.path.exists():
-            shutil.copyfile(manifest.path, staged / MANIFEST_NAME)
+        if (manifest_bytes := read_at_preflight[manifest.path]) is not None:
+            (staged / MANIFEST_NAME).write_bytes(manifest_bytes)
         release = publish(staged, request.name, request.checkpoint, make_default=request.make_default,
                           notes=request.notes)  # fmt: skip
         if directions is not None:
@@ -222,13 +225,27 @@ def publish_release(request: PublishRequest, folder: Path) -> Release:
 
             logger.info("drawing %s's golden avatars", request.name)
             goldens[request.name] = record(request.name, staged)
-        _commit(staged, folder, request, goldens)
+        _commit(staged, folder, request, goldens, read_at_preflight)
     logger.info("published %s (%s, model %s) in %s", release.name, release.status, release.model_version, folder)
     return release
 
 
-def _commit(staged: Path, folder: Path, request: PublishRequest, goldens: dict[str, Any]) -> None:
-    """Copy the staged release in: new files first, then the goldens, the manifest last."""
+def _contents(*paths: Path | None) -> dict[Path, bytes | None]:
+    return {path: path.read_bytes() if path.exists() else None for path in paths if path is not None}
+
+
+def _commit(
+    staged: Path, folder: Path, request: PublishRequest, goldens: dict[str, Any], preflight: dict[Path, bytes | None]
+) -> None:
+    """Copy the staged release in: new files first, then the goldens, the manifest last.
+
+    Directions and goldens can take many minutes; a `release default` or `release goldens` run in
+    that time would be lost if this wrote its preflight copies back, so it refuses instead (a
+    check, not a lock: two publishers finishing in the same instant are not covered)."""
+    for path, before in preflight.items():
+        if _contents(path)[path] != before:
+            raise ManifestError(path, "changed while publishing (another release command?); nothing was "
+                                "published: run the command again")  # fmt: skip
     new_files = [p for p in sorted(staged.iterdir()) if p.name != MANIFEST_NAME]
     copied: list[Path] = []
     old_goldens = request.goldens.read_bytes() if request.goldens is not None and request.goldens.exists() else None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import training.goldens
 import training.publish as publishing
 from app.inference import AvatarModel
 from gan.checkpoint import read_checkpoint, save_generator
@@ -193,6 +194,39 @@ def test_a_copy_that_fails_halfway_removes_what_it_copied(
         publish_release(request, folder)
     assert len(calls) == 2 and all(name.endswith(".partial") for name in calls)  # never straight to the name
     assert snapshot(folder / "releases.json") == before
+
+
+@pytest.mark.parametrize("changed", ["manifest", "goldens"])
+def test_a_release_command_run_while_publishing_is_not_written_over(
+    changed: str, folder: Path, candidate: Path, tiny_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another shell publishes v1b (or records goldens) while this publish draws its own goldens:
+    the publish refuses at the commit and leaves that change, not its stale copy, on disk."""
+    goldens = tmp_path / "goldens.json"
+    goldens.write_text(json.dumps({"v1": {}}))
+    other = tmp_path / "other.safetensors"
+    save_generator(make_generator(seed=2), other, card={"name": "other"})
+    recording = training.goldens.record
+
+    def record_while_another_command_runs(name: str, staged: Path) -> dict[str, object]:
+        if changed == "manifest":
+            publish(folder, "v1b", other)
+        else:
+            goldens.write_text(json.dumps({"v1": {}, "v1b": {}}))
+        return recording(name, staged)
+
+    monkeypatch.setattr(training.goldens, "record", record_while_another_command_runs)
+    request = PublishRequest("v2", candidate, check_report=check_report(tmp_path, candidate, tiny_weights),
+                             goldens=goldens)  # fmt: skip
+    with pytest.raises(ManifestError, match="changed while publishing"):
+        publish_release(request, folder)
+    after_the_other_command = snapshot(folder / "releases.json", goldens)
+    assert not any("v2" in name for name in after_the_other_command)  # no file of v2 was copied in
+    assert read_manifest(folder).get("v2") is None and "v2" not in json.loads(goldens.read_text())
+    if changed == "manifest":
+        assert read_manifest(folder).get("v1b") is not None
+    else:
+        assert "v1b" in json.loads(goldens.read_text())
 
 
 def test_a_release_shipped_with_an_upscaler_needs_a_check_that_judged_that_upscaler(

@@ -248,7 +248,7 @@ def _commit(
                                 "published: run the command again")  # fmt: skip
     new_files = [p for p in sorted(staged.iterdir()) if p.name != MANIFEST_NAME]
     copied: list[Path] = []
-    old_goldens = request.goldens.read_bytes() if request.goldens is not None and request.goldens.exists() else None
+    old_goldens = preflight.get(request.goldens) if request.goldens is not None else None  # checked unchanged
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for path in new_files:
